@@ -1,0 +1,48 @@
+# -*- coding: utf-8 -*-
+# Copyright: cloudshift.migrate contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Runs a cloudshift.migrate module, then writes its ledger entries on the controller.
+
+Modules may run on a copy host that cannot see the controller's ledger, so they
+return the entries they want recorded in ``ledger_entries``; this plugin (routed
+to every such module in meta/runtime.yml) writes them into
+``<ledger_dir>/<migration_id>.json``, also when the module failed, so a crashed
+step leaves its trace. Nothing is written in check mode or for async tasks (the
+async result carries the entries; record them with cloudshift.migrate.ledger).
+"""
+
+from __future__ import annotations
+
+from ansible.plugins.action import ActionBase
+from ansible.utils.vars import merge_hash
+
+from ansible_collections.cloudshift.migrate.plugins.module_utils.ledger import Ledger, LedgerError
+from ansible_collections.cloudshift.migrate.plugins.plugin_utils.ledger_dir import controller_ledger_dir
+
+
+class ActionModule(ActionBase):
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        wrap_async = self._task.async_val and not self._connection.has_native_async
+        module_result = self._execute_module(task_vars=task_vars, wrap_async=wrap_async)
+        result = merge_hash(result, module_result)
+        if not wrap_async:
+            self._remove_tmp_path(self._connection._shell.tmpdir)
+            self._record(result)
+        return result
+
+    def _record(self, result):
+        migration_id = self._task.args.get("migration_id")
+        entries = result.get("ledger_entries") or []
+        if not migration_id or not entries or self._task.check_mode:
+            return
+        try:
+            ledger = Ledger(controller_ledger_dir(self._task.args), migration_id)
+            for entry in entries:
+                entry = dict(entry)
+                ledger.record(entry.pop("type"), entry.pop("source_id"), key=entry.pop("key", None), **entry)
+            result["ledger_path"] = ledger.path
+        except (LedgerError, KeyError, TypeError) as exc:
+            result["failed"] = True
+            result["msg"] = "%s; and the ledger could not be written: %s" % (
+                result.get("msg") or "the module succeeded", exc)

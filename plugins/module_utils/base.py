@@ -1,0 +1,120 @@
+# -*- coding: utf-8 -*-
+# Copyright: cloudshift.migrate contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""MigrateModule: the one base every cloudshift.migrate module builds on.
+
+A module subclasses it (or a cloud's subclass), declares ``argument_spec`` and
+``module_kwargs`` and implements ``run()``, which returns the module's own
+result fields. The base gives every module the same contract:
+
+* ``changed`` and ``actions``: each change goes through ``self.plan(text)``,
+  which records what is (or, in check mode, would be) done and says whether to
+  do it. In check mode ``actions`` is the plan; otherwise it is the audit log.
+* ``ledger_entries``: what ``self.record(...)`` collected. The collection's
+  action plugin writes them into the controller's ledger after the module
+  returns (modules may run on a copy host that cannot see the ledger).
+* errors: ``MigrateError`` and whatever ``translate_error`` recognises (the
+  cloud subclasses map SDK exceptions) become one ``fail_json`` carrying the
+  underlying API message, the actions taken so far, and no traceback.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.cloudshift.migrate.plugins.module_utils.ledger import (
+    ENTRY_FIELDS,
+    STATUSES,
+    find_secrets,
+)
+
+
+class MigrateError(Exception):
+    """An error to report as the module's failure; ``details`` join the result."""
+
+    def __init__(self, msg, **details):
+        super(MigrateError, self).__init__(msg)
+        self.msg = msg
+        self.details = details
+
+
+def ledger_argument_spec():
+    return dict(
+        migration_id=dict(type="str"),
+        ledger_dir=dict(type="path"),
+    )
+
+
+class MigrateModule:
+    argument_spec = {}
+    module_kwargs = {}
+
+    def __init__(self):
+        spec = ledger_argument_spec()
+        spec.update(self.argument_spec)
+        self.module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **self.module_kwargs)
+        self.params = self.module.params
+        self.check_mode = self.module.check_mode
+        self.changed = False
+        self.actions = []
+        self.ledger_entries = []
+
+    def plan(self, action):
+        """Note a change; return True when it should really be made (not check mode)."""
+        self.actions.append(action)
+        self.changed = True
+        return not self.check_mode
+
+    def record(self, entry_type, source_id, **fields):
+        """Queue a ledger entry for the controller (ignored in check mode)."""
+        unknown = set(fields) - set(ENTRY_FIELDS) - set(["key"])
+        if unknown:
+            raise MigrateError("internal error: unknown ledger fields %s" % ", ".join(sorted(unknown)))
+        if fields.get("status") not in (None,) + STATUSES:
+            raise MigrateError("internal error: bad ledger status %r" % fields.get("status"))
+        entry = dict(type=entry_type, source_id=str(source_id))
+        entry.update((name, value) for name, value in fields.items() if value is not None)
+        secrets = find_secrets(entry)
+        if secrets:
+            raise MigrateError("internal error: refusing to send secrets to the ledger: %s" % ", ".join(secrets))
+        if not self.check_mode:
+            self.ledger_entries.append(entry)
+
+    def warn(self, message):
+        self.module.warn(message)
+
+    def fail(self, msg, **details):
+        self.module.fail_json(
+            msg=msg, changed=self.changed, actions=self.actions, ledger_entries=self.ledger_entries, **details
+        )
+
+    def exit(self, **result):
+        self.module.exit_json(
+            changed=self.changed, actions=self.actions, ledger_entries=self.ledger_entries, **result
+        )
+
+    def translate_error(self, exc):
+        """Return ``(msg, details)`` for an exception this module understands, else None."""
+        return None
+
+    def run(self):
+        raise NotImplementedError
+
+    def execute(self):
+        try:
+            result = self.run() or {}
+        except MigrateError as exc:
+            self.fail(exc.msg, **exc.details)
+        except Exception as exc:  # pylint: disable=broad-except
+            translated = self.translate_error(exc)
+            if translated is None:
+                raise
+            msg, details = translated
+            self.fail(msg, **details)
+        self.exit(**result)
+
+    @classmethod
+    def main(cls):
+        cls().execute()
