@@ -9,7 +9,6 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.cloudshift.migrate.plugins.module_utils.ledger import LedgerError, run_operation
 from ansible_collections.cloudshift.migrate.plugins.module_utils.ledger_module import argument_spec, module_kwargs
-from ansible_collections.cloudshift.migrate.plugins.plugin_utils.ledger_dir import controller_ledger_dir
 
 
 class ActionModule(ActionBase):
@@ -18,9 +17,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        validation, params = self.validate_argument_spec(argument_spec=argument_spec(), **module_kwargs())
-        params = dict(params)
-        params["ledger_dir"] = controller_ledger_dir(params)
+        params = self.validate_argument_spec(argument_spec=argument_spec(), **module_kwargs())[1]
         try:
             result.update(run_operation(params, self._task.check_mode))
         except LedgerError as exc:

@@ -22,6 +22,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import traceback
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.cloudshift.migrate.plugins.module_utils.ledger import (
@@ -110,7 +112,8 @@ class MigrateModule:
         except Exception as exc:  # pylint: disable=broad-except
             translated = self.translate_error(exc)
             if translated is None:
-                raise
+                # A bug or an unforeseen failure: say what it was, keep the traceback for -vvv.
+                self.fail("unexpected error: %s: %s" % (type(exc).__name__, exc), exception=traceback.format_exc())
             msg, details = translated
             self.fail(msg, **details)
         self.exit(**result)

@@ -36,6 +36,7 @@ ENTRY_FIELDS = (
     "type", "source_id", "destination_id", "phase", "status",
     "checksum", "bytes", "seconds", "data",
 )
+DEFAULT_LEDGER_DIR = "~/.cloudshift/ledger"
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 # Names of keys whose values are credentials, wherever they appear.
@@ -60,6 +61,11 @@ class LedgerError(Exception):
 
 class LedgerSecretError(LedgerError):
     """A value handed to the ledger looks like a credential."""
+
+
+def default_ledger_dir(ledger_dir=None):
+    """The ledger directory: the one given, else $CLOUDSHIFT_LEDGER_DIR, else ~/.cloudshift/ledger."""
+    return os.path.expanduser(ledger_dir or os.environ.get("CLOUDSHIFT_LEDGER_DIR") or DEFAULT_LEDGER_DIR)
 
 
 def utc_now():
@@ -306,7 +312,7 @@ def run_operation(params, check_mode=False):
     Returns the module result (without ``failed``); raises LedgerError on bad input
     before anything is written.
     """
-    ledger = Ledger(params["ledger_dir"], params["migration_id"])
+    ledger = Ledger(default_ledger_dir(params.get("ledger_dir")), params["migration_id"])
     operation = params["operation"]
     statuses = params.get("status") or []
     result = {"changed": False, "actions": [], "migration_id": ledger.migration_id, "path": ledger.path}

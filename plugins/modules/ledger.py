@@ -23,7 +23,7 @@ description:
   - The ledger lives on the controller. The collection's action plugin always runs this module's
     work there, whatever host the task targets.
 author:
-  - cloudshift.migrate engineers
+  - cloudshift.migrate engineers (@cloudshift)
 options:
   migration_id:
     description:
@@ -180,8 +180,6 @@ ledger_entries:
   elements: dict
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.cloudshift.migrate.plugins.module_utils.ledger import LedgerError, run_operation
@@ -190,12 +188,8 @@ from ansible_collections.cloudshift.migrate.plugins.module_utils.ledger_module i
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, **module_kwargs())
-    params = dict(module.params)
-    params["ledger_dir"] = params["ledger_dir"] or os.path.expanduser(
-        os.environ.get("CLOUDSHIFT_LEDGER_DIR") or "~/.cloudshift/ledger"
-    )
     try:
-        result = run_operation(params, module.check_mode)
+        result = run_operation(module.params, module.check_mode)
     except LedgerError as exc:
         module.fail_json(msg=str(exc), changed=False, actions=[])
     module.exit_json(ledger_entries=[], **result)

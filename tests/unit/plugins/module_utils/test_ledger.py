@@ -43,14 +43,14 @@ def test_record_creates_document_with_timestamps(ledger):
 def test_same_record_twice_changes_nothing(ledger):
     ledger.record("image", "img-1", status="done", data={"name": "web01"})
     before = open(ledger.path).read()
-    _, changed = ledger.record("image", "img-1", status="done", data={"name": "web01"})
+    unused, changed = ledger.record("image", "img-1", status="done", data={"name": "web01"})
     assert not changed
     assert open(ledger.path).read() == before
 
 
 def test_data_is_merged(ledger):
     ledger.record("server", "srv", data={"a": 1})
-    entry, _ = ledger.record("server", "srv", data={"b": 2})
+    entry, unused = ledger.record("server", "srv", data={"b": 2})
     assert entry["data"] == {"a": 1, "b": 2}
 
 
@@ -62,7 +62,7 @@ def test_list_filters_and_mark_cleaned(ledger):
     assert [e["key"] for e in ledger.entries(status=["failed"])] == ["snapshot:s2"]
     entry, changed = ledger.mark_cleaned("snapshot:s1")
     assert changed and entry["status"] == "cleaned" and entry["cleaned"]
-    _, changed = ledger.mark_cleaned("snapshot:s1")
+    unused, changed = ledger.mark_cleaned("snapshot:s1")
     assert not changed
     with pytest.raises(LedgerError, match="no ledger entry"):
         ledger.mark_cleaned("snapshot:nope")
@@ -148,7 +148,7 @@ def test_crash_between_write_and_rename_keeps_old_document(tmp_path):
         os.replace = lambda *args: os._exit(9)
         Ledger(%r, "mig-1").record("volume", "v2", status="done")
     """) % (sys.path, ledger_dir)
-    assert subprocess.run([sys.executable, "-c", script]).returncode == 9
+    assert subprocess.run([sys.executable, "-c", script], check=False).returncode == 9
     assert open(book.path).read() == before  # the old document, whole
     assert [name for name in os.listdir(ledger_dir) if name.endswith(".tmp")]  # the torn temp file
     entry, changed = book.record("volume", "v2", status="done")  # and the ledger still works

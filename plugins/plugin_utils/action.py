@@ -1,11 +1,12 @@
 # -*- coding: utf-8 -*-
 # Copyright: cloudshift.migrate contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Runs a cloudshift.migrate module, then writes its ledger entries on the controller.
+"""The action plugin base: run a cloudshift.migrate module, then write its ledger entries.
 
 Modules may run on a copy host that cannot see the controller's ledger, so they
-return the entries they want recorded in ``ledger_entries``; this plugin (routed
-to every such module in meta/runtime.yml) writes them into
+return the entries they want recorded in ``ledger_entries``; every module's
+action plugin (``plugins/action/<module>.py``, a subclass of
+LedgerRecordingAction and nothing more) writes them into
 ``<ledger_dir>/<migration_id>.json``, also when the module failed, so a crashed
 step leaves its trace. Nothing is written in check mode or for async tasks (the
 async result carries the entries; record them with cloudshift.migrate.ledger).
@@ -16,11 +17,10 @@ from __future__ import annotations
 from ansible.plugins.action import ActionBase
 from ansible.utils.vars import merge_hash
 
-from ansible_collections.cloudshift.migrate.plugins.module_utils.ledger import Ledger, LedgerError
-from ansible_collections.cloudshift.migrate.plugins.plugin_utils.ledger_dir import controller_ledger_dir
+from ansible_collections.cloudshift.migrate.plugins.module_utils.ledger import Ledger, LedgerError, default_ledger_dir
 
 
-class ActionModule(ActionBase):
+class LedgerRecordingAction(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         wrap_async = self._task.async_val and not self._connection.has_native_async
@@ -37,7 +37,7 @@ class ActionModule(ActionBase):
         if not migration_id or not entries or self._task.check_mode:
             return
         try:
-            ledger = Ledger(controller_ledger_dir(self._task.args), migration_id)
+            ledger = Ledger(default_ledger_dir(self._task.args.get("ledger_dir")), migration_id)
             for entry in entries:
                 entry = dict(entry)
                 ledger.record(entry.pop("type"), entry.pop("source_id"), key=entry.pop("key", None), **entry)
