@@ -1,0 +1,54 @@
+# cloudshift.migrate — developer entry points. The two that matter:
+#   make demo   bring the lab up and run the collection's demo playbook against it
+#   make test   everything CI runs: sanity, units, integration + pytest on the lab, molecule, lint
+SHELL := /bin/bash
+ROOT := $(CURDIR)
+VENV := $(ROOT)/.venv
+COLLECTIONS := $(ROOT)/.build/collections
+LAB := python3 $(ROOT)/lab/labctl.py
+
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+export ANSIBLE_PYTHON_INTERPRETER := $(VENV)/bin/python
+export OS_CLIENT_CONFIG_FILE := $(ROOT)/.lab/clouds.yaml
+export CLOUDSHIFT_LEDGER_DIR ?= $(ROOT)/.lab/ledger
+export PATH := $(VENV)/bin:$(PATH)
+
+.PHONY: help venv sync lab-install lab-up lab-down lab-status demo test sanity units integration \
+        pytest molecule lint build changelog clean
+
+help:
+	@grep -E '^#   make' Makefile | sed 's/^#   //'
+
+venv:
+	@hack/bootstrap-venv
+
+sync: venv
+	@hack/sync-collection >/dev/null
+
+lab-install: venv
+	@$(LAB) install
+
+lab-up: venv
+	@$(LAB) up
+
+lab-down:
+	@$(LAB) down
+
+lab-status:
+	@$(LAB) status
+
+demo: sync lab-up
+	ansible-playbook cloudshift.migrate.demo
+
+test: venv
+	@hack/test
+
+# Single stages, for a developer's loop (the lab must be up for integration and pytest).
+sanity units integration pytest molecule lint build: venv
+	@STAGES=$@ hack/test
+
+changelog: venv
+	antsibull-changelog lint
+
+clean:
+	rm -rf .build tests/output
