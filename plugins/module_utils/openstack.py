@@ -91,8 +91,21 @@ def secret_values(value):
     return found
 
 
+def _keystoneauth_cause(exc):
+    """The keystoneauth error an SDK exception wraps (authorize() wraps them), if any."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, ksa_exceptions.ClientException):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return None
+
+
 def describe_error(exc):
     """A one-line message for an SDK or keystoneauth error, with the API's own words."""
+    if HAS_OPENSTACKSDK and not isinstance(exc, openstack.exceptions.HttpException):
+        exc = _keystoneauth_cause(exc) or exc
     if HAS_OPENSTACKSDK and isinstance(exc, openstack.exceptions.HttpException):
         parts = [str(exc.message or exc.__class__.__name__).strip()]
         if exc.details and exc.details not in parts[0]:
