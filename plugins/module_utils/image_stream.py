@@ -1,0 +1,290 @@
+# -*- coding: utf-8 -*-
+# Copyright: cloudshift.migrate contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""volume_stream_to_image's work: a disk streamed into a Glance image, verified.
+
+Three ways to send a disk (``Plan.mode``):
+
+* ``qcow2``: the disk's non-zero clusters as a qcow2 stream, stored as a qcow2
+  image. Sends only data. Glance stores exactly the bytes sent: its sha512
+  (``os_hash_value``) must equal the sha512 of the stream. The raw content's
+  sha512 is kept in the image property ``cloudshift_raw_sha512``.
+* ``qcow2-import``: the same stream staged, then imported through Glance's
+  ``image_conversion`` plugin into a raw image. Sends only data, but Glance
+  converts and stores every byte (slower on the Glance side); its sha512 must
+  equal the raw content's sha512 - the strongest end-to-end check.
+* ``raw``: every byte as it is (raw passthrough); Glance's sha512 must equal the
+  raw content's.
+
+Images this module makes carry properties that let a re-run recognise them:
+``cloudshift_raw_sha512``, ``cloudshift_source_id``, ``cloudshift_migration_id``
+and, once verified, ``cloudshift_verified``. A re-run finds a verified image with
+the same content and changes nothing; it removes its own unfinished images
+(queued, saving, importing ...) left by a crash before uploading again.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hashlib
+import time
+
+from ansible_collections.cloudshift.migrate.plugins.module_utils import blockio
+from ansible_collections.cloudshift.migrate.plugins.module_utils.base import MigrateError
+from ansible_collections.cloudshift.migrate.plugins.module_utils.glance import GlanceError
+from ansible_collections.cloudshift.migrate.plugins.module_utils.qcow2 import CLUSTER_SIZE, Qcow2Layout
+
+PROP_RAW_SHA512 = "cloudshift_raw_sha512"
+PROP_SOURCE = "cloudshift_source_id"
+PROP_MIGRATION = "cloudshift_migration_id"
+PROP_VERIFIED = "cloudshift_verified"
+PROP_RAW_SIZE = "cloudshift_raw_size"
+UNFINISHED = ("queued", "saving", "importing", "uploading")
+MIB = 1048576.0
+
+
+def choose_mode(disk_format, sparse):
+    if disk_format == "qcow2":
+        if not sparse:
+            raise MigrateError("disk_format=qcow2 always sends a sparse qcow2 stream: leave sparse at true")
+        return "qcow2"
+    return "qcow2-import" if sparse else "raw"
+
+
+class Plan:
+    """What the module is about to do with one source."""
+
+    def __init__(self, source, name, mode, disk_map=None):
+        self.source = source
+        self.name = name
+        self.mode = mode
+        self.disk_map = disk_map
+        self.layout = Qcow2Layout(source.size, disk_map.clusters) if disk_map is not None else None
+
+    @property
+    def disk_format(self):
+        return "qcow2" if self.mode == "qcow2" else "raw"
+
+    @property
+    def upload_bytes(self):
+        return self.layout.size if self.layout else self.source.size
+
+    @property
+    def stored_bytes(self):
+        """What Glance keeps: the stream, or (after conversion, or raw) the whole disk."""
+        return self.layout.size if self.mode == "qcow2" else self.source.size
+
+    def describe(self):
+        summary = {
+            "path": self.source.path,
+            "size": self.source.size,
+            "is_device": self.source.is_device,
+            "image_name": self.name,
+            "mode": self.mode,
+            "disk_format": self.disk_format,
+            "upload_bytes": self.upload_bytes,
+        }
+        if self.disk_map is not None:
+            summary["data_bytes"] = self.disk_map.data_bytes
+            summary["scan_seconds"] = round(self.disk_map.seconds, 3)
+        return summary
+
+
+def stream_chunks(plan, handle, raw_digest):
+    """The bytes to upload, in order; feeds the raw content (zeros included) into ``raw_digest``."""
+    if plan.mode == "raw":
+        for block in blockio.read_all(plan.source, handle, raw_digest):
+            yield block
+        return
+    for chunk in plan.layout.metadata_chunks():
+        yield chunk
+    position = 0  # raw bytes hashed so far
+    for first, count in blockio.cluster_runs(plan.disk_map.clusters):
+        start = first * CLUSTER_SIZE
+        blockio.hash_zeros(raw_digest, start - position)
+        handle.seek(start)
+        want = count * CLUSTER_SIZE
+        block = handle.read(min(want, plan.source.size - start))
+        raw_digest.update(block)
+        position = start + len(block)
+        if len(block) < want:
+            block += b"\0" * (want - len(block))
+        yield block
+    blockio.hash_zeros(raw_digest, plan.source.size - position)
+
+
+class Streamer:
+    """Runs one volume_stream_to_image call against one Glance."""
+
+    def __init__(self, module, glance, params):
+        self.module = module  # a MigrateModule: plan(), record(), warn()
+        self.glance = glance
+        self.params = params
+        self.progress = None
+
+    # -- deciding ------------------------------------------------------------
+    def classify(self, images, raw_sha512_of_source):
+        """Split same-named images into (done, unfinished, foreign) relative to this source."""
+        done, unfinished, foreign = [], [], []
+        for image in images:
+            if PROP_RAW_SHA512 not in image:
+                foreign.append(image)
+            elif image.get("status") in UNFINISHED or image.get(PROP_VERIFIED) != "true":
+                unfinished.append(image)
+            elif raw_sha512_of_source() == image[PROP_RAW_SHA512] and image.get("disk_format") == \
+                    self.plan.disk_format:
+                done.append(image)
+            else:
+                foreign.append(image)
+        return done, unfinished, foreign
+
+    def run(self, source, name, mode):
+        params = self.params
+        started = time.time()
+        self.progress = blockio.Progress(params.get("progress_file"), source.size, "scan")
+        disk_map = blockio.scan(source, self.progress, hash_content=False) if mode != "raw" else None
+        self.plan = Plan(source, name, mode, disk_map)
+        if self.plan.stored_bytes > params["image_size_cap"] or self.plan.upload_bytes > params["image_size_cap"]:
+            raise MigrateError(
+                "source %s needs %d bytes in Glance, more than the destination's image size cap of %d bytes"
+                % (source.path, max(self.plan.stored_bytes, self.plan.upload_bytes), params["image_size_cap"]),
+                plan=self.plan.describe())
+
+        cached = {}
+
+        def source_sha512():
+            if "sha512" not in cached:
+                self.progress.start("hash", source.size)
+                cached["sha512"] = blockio.scan(source, self.progress).sha512
+            return cached["sha512"]
+
+        existing = self.glance.find(name)
+        done, unfinished, foreign = self.classify(existing, source_sha512)
+        if foreign and not params["replace"]:
+            raise MigrateError(
+                "an image called %s already exists with other content (%s); set replace=true to replace it"
+                % (name, ", ".join("%s %s" % (image["id"], image.get("status")) for image in foreign)),
+                plan=self.plan.describe())
+        for image in unfinished:
+            if self.module.plan("remove unfinished image %s (%s) left by an earlier attempt"
+                                % (image["id"], image.get("status"))):
+                self.glance.delete(image["id"])
+        if done:
+            image = done[0]
+            for other in foreign:
+                if self.module.plan("remove replaced image %s" % other["id"]):
+                    self.glance.delete(other["id"])
+            return self.result(image, started, sent=0, verified_by="an earlier run (content sha512 matches)")
+
+        self.module.plan("create %s image %s and upload %d bytes (%s)"
+                         % (self.plan.disk_format, name, self.plan.upload_bytes, mode))
+        for other in foreign:
+            self.module.plan("remove replaced image %s once the new one is verified" % other["id"])
+        if self.module.check_mode:
+            return {"plan": self.plan.describe(), "image": None, "bytes_sent": 0}
+
+        image, sent, raw_sha512, verified_by = self.upload()
+        for other in foreign:
+            self.glance.delete(other["id"])
+        return self.result(image, started, sent=sent, verified_by=verified_by, raw_sha512=raw_sha512)
+
+    # -- doing -------------------------------------------------------------------
+    def upload(self):
+        plan, params = self.plan, self.params
+        properties = dict(params.get("properties") or {})
+        properties.update({PROP_SOURCE: params["source_id"], PROP_RAW_SIZE: str(plan.source.size),
+                           PROP_RAW_SHA512: "pending"})
+        if params.get("migration_id"):
+            properties[PROP_MIGRATION] = params["migration_id"]
+        upload_format = "qcow2" if plan.mode != "raw" else "raw"
+        image = self.glance.create(plan.name, upload_format, params["container_format"], properties,
+                                   params.get("tags"))
+        image_id = image["id"]
+        started = time.time()
+        try:
+            raw_digest = hashlib.sha512()
+            self.progress.start("upload", plan.upload_bytes)
+            limiter = blockio.RateLimiter(int(params["rate_limit"] * MIB) if params.get("rate_limit") else 0)
+            with plan.source.open() as handle:
+                stream_sha512 = self.glance.upload(image_id, stream_chunks(plan, handle, raw_digest),
+                                                   plan.upload_bytes, stage=plan.mode == "qcow2-import",
+                                                   progress=self.progress, limiter=limiter)
+            raw_sha512 = raw_digest.hexdigest()
+            if plan.mode == "qcow2-import":
+                self.progress.write(phase="import")
+                self.glance.start_import(image_id)
+            image = self.glance.wait_active(image_id, params["timeout"], importing=plan.mode == "qcow2-import")
+            verified_by = self.verify(image, stream_sha512, raw_sha512)
+            image = self.glance.update_properties(image_id, {PROP_RAW_SHA512: raw_sha512, PROP_VERIFIED: "true"})
+        except BaseException as exc:
+            self.fail_upload(image_id, exc, time.time() - started)
+            raise
+        self.progress.write(phase="done")
+        return image, plan.upload_bytes, raw_sha512, verified_by
+
+    def verify(self, image, stream_sha512, raw_sha512):
+        plan = self.plan
+        stored = image.get("os_hash_value")
+        if image.get("os_hash_algo") not in (None, "sha512"):
+            raise GlanceError("Glance hashes with %s; verification needs sha512" % image.get("os_hash_algo"))
+        if plan.mode == "qcow2":
+            expected, what = stream_sha512, "the qcow2 stream sent"
+            if image.get("virtual_size") not in (None, plan.source.size):
+                raise GlanceError("image %s has virtual size %s, the source %d" % (
+                    image["id"], image.get("virtual_size"), plan.source.size))
+        else:
+            expected, what = raw_sha512, "the source's raw content"
+            if image.get("size") != plan.source.size:
+                raise GlanceError("image %s holds %s bytes, the source %d" % (image["id"], image.get("size"),
+                                                                               plan.source.size))
+        if stored != expected:
+            raise GlanceError("image %s failed verification: Glance's sha512 %s differs from %s's %s"
+                              % (image["id"], stored, what, expected))
+        return "Glance's os_hash_value equals the sha512 of %s" % what
+
+    def fail_upload(self, image_id, exc, seconds):
+        """Remove the broken image; record the failure. Never hides the original error."""
+        removed = False
+        try:
+            removed = self.glance.delete(image_id)
+        except Exception as cleanup:  # pylint: disable=broad-except
+            note = ("; the unfinished image %s could not be removed (%s): a re-run removes it"
+                    % (image_id, str(cleanup).splitlines()[0] if str(cleanup) else type(cleanup).__name__))
+            if isinstance(exc, (GlanceError, MigrateError)):
+                exc.args = (str(exc) + note,) + exc.args[1:]
+                if isinstance(exc, MigrateError):
+                    exc.msg += note
+        self.module.record("image", self.params["source_id"], destination_id=image_id, phase="transfer",
+                           status="failed", seconds=round(seconds, 3),
+                           data={"name": self.plan.name, "removed": removed, "error": str(exc)[:500]})
+        if self.progress:
+            self.progress.write(phase="failed")
+
+    def result(self, image, started, sent, verified_by, raw_sha512=None):
+        seconds = time.time() - started
+        raw_sha512 = raw_sha512 or image.get(PROP_RAW_SHA512)
+        summary = {
+            "id": image["id"],
+            "name": image.get("name"),
+            "status": image.get("status"),
+            "disk_format": image.get("disk_format"),
+            "size": image.get("size"),
+            "virtual_size": image.get("virtual_size"),
+            "os_hash_algo": image.get("os_hash_algo"),
+            "os_hash_value": image.get("os_hash_value"),
+            "raw_sha512": raw_sha512,
+        }
+        self.module.record("image", self.params["source_id"], destination_id=image["id"], phase="transfer",
+                           status="done", checksum="sha512:%s" % raw_sha512, bytes=sent or None,
+                           seconds=round(seconds, 3) if sent else None,
+                           data={"name": image.get("name"), "disk_format": image.get("disk_format"),
+                                 "verified_by": verified_by})
+        return {
+            "image": summary,
+            "plan": self.plan.describe(),
+            "bytes_sent": sent,
+            "seconds": round(seconds, 3),
+            "mib_per_s": round(self.plan.source.size / MIB / seconds, 1) if sent and seconds > 0 else None,
+            "verified_by": verified_by,
+        }
