@@ -14,7 +14,7 @@ export CLOUDSHIFT_LEDGER_DIR ?= $(ROOT)/.lab/ledger
 export PATH := $(VENV)/bin:$(PATH)
 
 .PHONY: help venv sync lab-install lab-up lab-down lab-status demo test sanity units integration \
-        pytest molecule lint build changelog clean
+        pytest molecule lint build changelog clean bench-stream
 
 help:
 	@grep -E '^#   make' Makefile | sed 's/^#   //'
@@ -46,6 +46,11 @@ test: venv
 # Single stages, for a developer's loop (the lab must be up for integration and pytest).
 sanity units integration pytest molecule lint build: venv
 	@STAGES=$@ hack/test
+
+# Benchmarks (not part of make test): each prints ratios against a baseline run in the same process.
+bench-stream: sync lab-up
+	@hack/ensure-debian-packages time curl
+	python3 bench/stream_to_glance.py
 
 changelog: venv
 	antsibull-changelog lint

@@ -22,6 +22,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import sys
+import threading
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
@@ -40,6 +42,36 @@ class MigrateError(Exception):
         super(MigrateError, self).__init__(msg)
         self.msg = msg
         self.details = details
+
+
+class BackgroundCall:
+    """Run ``function`` in a thread; ``result()`` joins and returns (or re-raises) its outcome.
+
+    For slow set-up (imports, authentication) that can overlap a module's own work.
+    ``check()`` raises at once if the call already failed, so that work can stop early.
+    """
+
+    def __init__(self, function):
+        self._value = None
+        self._error = None
+        self._thread = threading.Thread(target=self._run, args=(function,), name="background-call")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _run(self, function):
+        try:
+            self._value = function()
+        except BaseException:  # pylint: disable=broad-except
+            self._error = sys.exc_info()[1]
+
+    def check(self):
+        if self._error is not None:
+            raise self._error
+
+    def result(self):
+        self._thread.join()
+        self.check()
+        return self._value
 
 
 def ledger_argument_spec():

@@ -24,6 +24,7 @@ import struct
 import threading
 import time
 
+
 from ansible_collections.cloudshift.migrate.plugins.module_utils.qcow2 import CLUSTER_SIZE
 
 READ_SIZE = 4 * 1024 * 1024  # 64 clusters
@@ -96,13 +97,18 @@ class Source:
             offset = end
 
 
-class DiskMap:
-    """The non-zero 64 KiB clusters of a disk, and the sha512 of its whole logical content."""
+def allocated_bytes(source):
+    """Bytes the source may hold data in: for a file, all but its holes (no data is read)."""
+    with source.open() as handle:
+        return sum(end - start for start, end in source.data_ranges(handle))
 
-    def __init__(self, size, clusters, sha512, scanned_bytes, seconds):
+
+class DiskMap:
+    """The non-zero 64 KiB clusters of a disk."""
+
+    def __init__(self, size, clusters, scanned_bytes, seconds):
         self.size = size
         self.clusters = clusters
-        self.sha512 = sha512
         self.scanned_bytes = scanned_bytes
         self.seconds = seconds
 
@@ -116,10 +122,12 @@ class DiskMap:
         return full - max(0, last_end - self.size)
 
 
-def scan(source, progress=None, hash_content=True):
-    """Map the non-zero clusters of ``source``; hash its logical content (zeros of holes included) if asked."""
+def scan(source, progress=None, check=None):
+    """Map the non-zero clusters of ``source``.
+
+    ``check()``, called for every block read, may raise to stop the scan.
+    """
     started = time.time()
-    digest = hashlib.sha512() if hash_content else None
     clusters = array.array("Q")
     scanned = 0
     position = 0
@@ -129,37 +137,56 @@ def scan(source, progress=None, hash_content=True):
             start -= start % CLUSTER_SIZE
             if start < position:
                 start = position
-            hash_zeros(digest, start - position)
             handle.seek(start)
             position = start
             while position < end:
                 block = handle.read(min(READ_SIZE, end - position + (-end % CLUSTER_SIZE), source.size - position))
                 if not block:
-                    raise SourceError("source %s ended at byte %d, before its size %d" % (source.path, position,
-                                                                                           source.size))
-                if digest is not None:
-                    digest.update(block)
-                scanned += len(block)
-                if block != ZERO_READ[:len(block)]:
+                    raise SourceError("source %s ended at byte %d, before its size %d"
+                                      % (source.path, position, source.size))
+                length = len(block)
+                scanned += length
+                if block != ZERO_READ[:length]:
                     first = position // CLUSTER_SIZE
-                    for index in range(0, len(block), CLUSTER_SIZE):
-                        if block[index:index + CLUSTER_SIZE] != ZERO_CLUSTER[:len(block) - index]:
+                    for index in range(0, length, CLUSTER_SIZE):
+                        if block[index:index + CLUSTER_SIZE] != ZERO_CLUSTER[:length - index]:
                             clusters.append(first + index // CLUSTER_SIZE)
-                position += len(block)
+                position += length
                 if progress:
                     progress.update(position)
-        hash_zeros(digest, source.size - position)
-    return DiskMap(source.size, clusters, digest.hexdigest() if digest else None, scanned, time.time() - started)
+                if check:
+                    check()
+    return DiskMap(source.size, clusters, scanned, time.time() - started)
 
 
 def hash_zeros(digest, count):
     """Feed ``count`` zero bytes into ``digest`` (a hole reads as zeros)."""
-    if digest is None:
-        return
     while count > 0:
         step = min(count, READ_SIZE)
         digest.update(ZERO_READ[:step])
         count -= step
+
+
+def content_sha512(source, progress=None):
+    """The sha512 of a source's whole logical content; holes are hashed as zeros, never read."""
+    digest = hashlib.sha512()
+    position = 0
+    with source.open() as handle:
+        for start, end in source.data_ranges(handle):
+            hash_zeros(digest, start - position)
+            handle.seek(start)
+            position = start
+            while position < end:
+                block = handle.read(min(READ_SIZE, end - position))
+                if not block:
+                    raise SourceError("source %s ended at byte %d, before its size %d"
+                                      % (source.path, position, source.size))
+                digest.update(block)
+                position += len(block)
+                if progress:
+                    progress.update(position)
+    hash_zeros(digest, source.size - position)
+    return digest.hexdigest()
 
 
 def cluster_runs(clusters, max_clusters=READ_SIZE // CLUSTER_SIZE):

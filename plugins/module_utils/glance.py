@@ -27,12 +27,6 @@ try:
 except ImportError:  # pragma: no cover - Python 2 is not supported
     http_client = None
 
-try:
-    import openstack.exceptions
-
-    HAS_OPENSTACKSDK = True
-except ImportError:
-    HAS_OPENSTACKSDK = False
 
 PATCH_TYPE = "application/openstack-images-v2.1-json-patch"
 SEND_SIZE = 1024 * 1024
@@ -48,11 +42,13 @@ class GlanceError(Exception):
 
 def _check(response, what):
     if response.status_code >= 400:
-        if HAS_OPENSTACKSDK:
-            try:
-                openstack.exceptions.raise_from_response(response, error_message="could not %s" % what)
-            except openstack.exceptions.HttpException as exc:
-                raise GlanceError(_one_line(exc), response.status_code)
+        # The SDK is imported by now: a response came through its session.
+        from openstack import exceptions as sdk_exceptions
+
+        try:
+            sdk_exceptions.raise_from_response(response, error_message="could not %s" % what)
+        except sdk_exceptions.HttpException as exc:
+            raise GlanceError(_one_line(exc), response.status_code)
         raise GlanceError("could not %s: HTTP %s" % (what, response.status_code), response.status_code)
     return response
 

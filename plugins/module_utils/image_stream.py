@@ -27,11 +27,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import hashlib
 import time
 
 from ansible_collections.cloudshift.migrate.plugins.module_utils import blockio
-from ansible_collections.cloudshift.migrate.plugins.module_utils.base import MigrateError
+from ansible_collections.cloudshift.migrate.plugins.module_utils.base import BackgroundCall, MigrateError
 from ansible_collections.cloudshift.migrate.plugins.module_utils.glance import GlanceError
 from ansible_collections.cloudshift.migrate.plugins.module_utils.qcow2 import CLUSTER_SIZE, Qcow2Layout
 
@@ -44,7 +43,19 @@ UNFINISHED = ("queued", "saving", "importing", "uploading")
 MIB = 1048576.0
 
 
+# With ``disk_format=auto``, a disk whose data fills at least this share of it is sent raw:
+# skipping the few zeros would not pay for hashing the content a second time.
+DENSE_SHARE = 0.9
+
+
+def resolve_auto(disk_map):
+    return "raw" if disk_map.data_bytes >= DENSE_SHARE * disk_map.size else "qcow2"
+
+
 def choose_mode(disk_format, sparse):
+    """The transfer mode for the options; ``auto`` is resolved by ``resolve_auto`` after the scan."""
+    if disk_format == "auto":
+        return "auto" if sparse else "raw"
     if disk_format == "qcow2":
         if not sparse:
             raise MigrateError("disk_format=qcow2 always sends a sparse qcow2 stream: leave sparse at true")
@@ -91,37 +102,33 @@ class Plan:
         return summary
 
 
-def stream_chunks(plan, handle, raw_digest):
-    """The bytes to upload, in order; feeds the raw content (zeros included) into ``raw_digest``."""
+def stream_chunks(plan, handle):
+    """The bytes to upload, in order: the raw content, or the qcow2 image of its data clusters."""
     if plan.mode == "raw":
-        for block in blockio.read_all(plan.source, handle, raw_digest):
-            yield block
+        yield from blockio.read_all(plan.source, handle)
         return
-    for chunk in plan.layout.metadata_chunks():
-        yield chunk
-    position = 0  # raw bytes hashed so far
+    yield from plan.layout.metadata_chunks()
     for first, count in blockio.cluster_runs(plan.disk_map.clusters):
         start = first * CLUSTER_SIZE
-        blockio.hash_zeros(raw_digest, start - position)
         handle.seek(start)
         want = count * CLUSTER_SIZE
         block = handle.read(min(want, plan.source.size - start))
-        raw_digest.update(block)
-        position = start + len(block)
         if len(block) < want:
             block += b"\0" * (want - len(block))
         yield block
-    blockio.hash_zeros(raw_digest, plan.source.size - position)
 
 
 class Streamer:
-    """Runs one volume_stream_to_image call against one Glance."""
+    """One volume_stream_to_image call: ``prepare()`` the source, then ``execute()`` against a Glance."""
 
-    def __init__(self, module, glance, params):
+    def __init__(self, module, params):
         self.module = module  # a MigrateModule: plan(), record(), warn()
-        self.glance = glance
         self.params = params
+        self.glance = None
+        self.plan = None
+        self.digest = None
         self.progress = None
+        self.started = None
 
     # -- deciding ------------------------------------------------------------
     def classify(self, images, raw_sha512_of_source):
@@ -139,25 +146,45 @@ class Streamer:
                 foreign.append(image)
         return done, unfinished, foreign
 
-    def run(self, source, name, mode):
+    def prepare(self, source, name, mode, check=None):
+        """Map the source and check it fits the destination.
+
+        After the scan the sha512 of the raw content is computed in a thread (a
+        mostly-empty disk is mostly zeros to hash, about a second per GiB), so it
+        overlaps the upload. Raw mode hashes the stream it sends instead.
+        """
         params = self.params
-        started = time.time()
+        self.started = time.time()
         self.progress = blockio.Progress(params.get("progress_file"), source.size, "scan")
-        disk_map = blockio.scan(source, self.progress, hash_content=False) if mode != "raw" else None
+        if mode == "auto" and not source.is_device and \
+                blockio.allocated_bytes(source) >= DENSE_SHARE * source.size:
+            mode = "raw"  # a file with (almost) no holes: send it as it is, without reading it twice
+        disk_map = blockio.scan(source, self.progress, check) if mode != "raw" else None
+        if mode == "auto":
+            mode = resolve_auto(disk_map)
+            if mode == "raw":
+                disk_map = None
+        if mode != "raw":
+            self.digest = BackgroundCall(lambda: blockio.content_sha512(source))
         self.plan = Plan(source, name, mode, disk_map)
         if self.plan.stored_bytes > params["image_size_cap"] or self.plan.upload_bytes > params["image_size_cap"]:
             raise MigrateError(
                 "source %s needs %d bytes in Glance, more than the destination's image size cap of %d bytes"
                 % (source.path, max(self.plan.stored_bytes, self.plan.upload_bytes), params["image_size_cap"]),
                 plan=self.plan.describe())
+        return self.plan
 
-        cached = {}
+    def execute(self, glance):
+        """Find what exists, clean up, upload and verify (or only plan, in check mode)."""
+        self.glance = glance
+        params, source, name = self.params, self.plan.source, self.plan.name
+        started = self.started
 
         def source_sha512():
-            if "sha512" not in cached:
+            if self.digest is None:  # raw mode: hash now, only because an existing image must be compared
                 self.progress.start("hash", source.size)
-                cached["sha512"] = blockio.scan(source, self.progress).sha512
-            return cached["sha512"]
+                self.digest = BackgroundCall(lambda: blockio.content_sha512(source, self.progress))
+            return self.digest.result()
 
         existing = self.glance.find(name)
         done, unfinished, foreign = self.classify(existing, source_sha512)
@@ -178,7 +205,7 @@ class Streamer:
             return self.result(image, started, sent=0, verified_by="an earlier run (content sha512 matches)")
 
         self.module.plan("create %s image %s and upload %d bytes (%s)"
-                         % (self.plan.disk_format, name, self.plan.upload_bytes, mode))
+                         % (self.plan.disk_format, name, self.plan.upload_bytes, self.plan.mode))
         for other in foreign:
             self.module.plan("remove replaced image %s once the new one is verified" % other["id"])
         if self.module.check_mode:
@@ -203,18 +230,17 @@ class Streamer:
         image_id = image["id"]
         started = time.time()
         try:
-            raw_digest = hashlib.sha512()
             self.progress.start("upload", plan.upload_bytes)
             limiter = blockio.RateLimiter(int(params["rate_limit"] * MIB) if params.get("rate_limit") else 0)
             with plan.source.open() as handle:
-                stream_sha512 = self.glance.upload(image_id, stream_chunks(plan, handle, raw_digest),
+                stream_sha512 = self.glance.upload(image_id, stream_chunks(plan, handle),
                                                    plan.upload_bytes, stage=plan.mode == "qcow2-import",
                                                    progress=self.progress, limiter=limiter)
-            raw_sha512 = raw_digest.hexdigest()
             if plan.mode == "qcow2-import":
                 self.progress.write(phase="import")
                 self.glance.start_import(image_id)
             image = self.glance.wait_active(image_id, params["timeout"], importing=plan.mode == "qcow2-import")
+            raw_sha512 = self.digest.result() if plan.mode != "raw" else stream_sha512
             verified_by = self.verify(image, stream_sha512, raw_sha512)
             image = self.glance.update_properties(image_id, {PROP_RAW_SHA512: raw_sha512, PROP_VERIFIED: "true"})
         except BaseException as exc:
@@ -236,8 +262,8 @@ class Streamer:
         else:
             expected, what = raw_sha512, "the source's raw content"
             if image.get("size") != plan.source.size:
-                raise GlanceError("image %s holds %s bytes, the source %d" % (image["id"], image.get("size"),
-                                                                               plan.source.size))
+                raise GlanceError("image %s holds %s bytes, the source %d"
+                                  % (image["id"], image.get("size"), plan.source.size))
         if stored != expected:
             raise GlanceError("image %s failed verification: Glance's sha512 %s differs from %s's %s"
                               % (image["id"], stored, what, expected))

@@ -12,7 +12,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import traceback
+import sys
 
 from ansible.module_utils.basic import missing_required_lib
 
@@ -20,17 +20,28 @@ from ansible_collections.cloudshift.migrate.plugins.module_utils.base import Mig
 from ansible_collections.cloudshift.migrate.plugins.module_utils.ledger import find_secrets
 
 try:
+    from importlib.util import find_spec
+
+    HAS_OPENSTACKSDK = find_spec("openstack") is not None and find_spec("keystoneauth1") is not None
+except ImportError:  # pragma: no cover - Python 2 is not supported
+    HAS_OPENSTACKSDK = False
+
+
+def sdk():
+    """openstacksdk, imported on first use.
+
+    Its import costs about half a second; a module may spend that time on its own
+    work first (volume_stream_to_image maps and hashes the disk meanwhile).
+    """
     import openstack
     import openstack.exceptions
-    from keystoneauth1 import exceptions as ksa_exceptions
 
-    HAS_OPENSTACKSDK = True
-    OPENSTACKSDK_IMPORT_ERROR = None
-except ImportError:
-    HAS_OPENSTACKSDK = False
-    OPENSTACKSDK_IMPORT_ERROR = traceback.format_exc()
+    return openstack
 
-MIN_OPENSTACKSDK_VERSION = "1.0.0"
+
+def _loaded_exceptions():
+    """The SDK's and keystoneauth's exception modules, if imported (else nothing raised them)."""
+    return sys.modules.get("openstack.exceptions"), sys.modules.get("keystoneauth1.exceptions")
 
 
 def openstack_argument_spec():
@@ -91,7 +102,7 @@ def secret_values(value):
     return found
 
 
-def _keystoneauth_cause(exc):
+def _keystoneauth_cause(exc, ksa_exceptions):
     """The keystoneauth error an SDK exception wraps (authorize() wraps them), if any."""
     seen = 0
     while exc is not None and seen < 5:
@@ -104,9 +115,10 @@ def _keystoneauth_cause(exc):
 
 def describe_error(exc):
     """A one-line message for an SDK or keystoneauth error, with the API's own words."""
-    if HAS_OPENSTACKSDK and not isinstance(exc, openstack.exceptions.HttpException):
-        exc = _keystoneauth_cause(exc) or exc
-    if HAS_OPENSTACKSDK and isinstance(exc, openstack.exceptions.HttpException):
+    sdk_exceptions, ksa_exceptions = _loaded_exceptions()
+    if ksa_exceptions is not None and not (sdk_exceptions and isinstance(exc, sdk_exceptions.HttpException)):
+        exc = _keystoneauth_cause(exc, ksa_exceptions) or exc
+    if sdk_exceptions is not None and isinstance(exc, sdk_exceptions.HttpException):
         parts = [str(exc.message or exc.__class__.__name__).strip()]
         if exc.details and exc.details not in parts[0]:
             parts.append(str(exc.details).strip())
@@ -114,13 +126,14 @@ def describe_error(exc):
         if getattr(exc, "request_id", None):
             details["request_id"] = exc.request_id
         return ": ".join(parts), details
-    if HAS_OPENSTACKSDK and isinstance(exc, ksa_exceptions.Unauthorized):
-        return "authentication failed: %s" % (exc.message or exc), {"status_code": 401}
-    if HAS_OPENSTACKSDK and isinstance(exc, ksa_exceptions.http.HttpError):
-        return "%s" % (exc.message or exc), {"status_code": exc.http_status}
-    if HAS_OPENSTACKSDK and isinstance(exc, ksa_exceptions.ClientException):
-        return "cannot reach the cloud: %s" % exc, {}
-    if HAS_OPENSTACKSDK and isinstance(exc, openstack.exceptions.SDKException):
+    if ksa_exceptions is not None:
+        if isinstance(exc, ksa_exceptions.Unauthorized):
+            return "authentication failed: %s" % (exc.message or exc), {"status_code": 401}
+        if isinstance(exc, ksa_exceptions.http.HttpError):
+            return "%s" % (exc.message or exc), {"status_code": exc.http_status}
+        if isinstance(exc, ksa_exceptions.ClientException):
+            return "cannot reach the cloud: %s" % exc, {}
+    if sdk_exceptions is not None and isinstance(exc, sdk_exceptions.SDKException):
         return str(exc), {}
     return None
 
@@ -134,7 +147,7 @@ class OpenStackMigrateModule(MigrateModule):
         self.argument_spec = spec
         super(OpenStackMigrateModule, self).__init__()
         if not HAS_OPENSTACKSDK:
-            self.module.fail_json(msg=missing_required_lib("openstacksdk"), exception=OPENSTACKSDK_IMPORT_ERROR)
+            self.module.fail_json(msg=missing_required_lib("openstacksdk"))
         self.module.no_log_values.update(secret_values(self.params.get("cloud")))
         self._conn = None
 
@@ -146,7 +159,7 @@ class OpenStackMigrateModule(MigrateModule):
 
     def connect(self, params):
         """Connect and authenticate now, so bad credentials fail before any change."""
-        conn = openstack.connect(**connection_kwargs(params))
+        conn = sdk().connect(**connection_kwargs(params))
         conn.authorize()
         return conn
 

@@ -126,7 +126,5 @@ class Qcow2Layout:
         yield self.header()
         yield self.l1_table()
         yield self.refcount_table()
-        for chunk in self.refcount_block_chunks():
-            yield chunk
-        for chunk in self.l2_table_chunks():
-            yield chunk
+        yield from self.refcount_block_chunks()
+        yield from self.l2_table_chunks()

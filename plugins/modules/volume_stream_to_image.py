@@ -42,6 +42,8 @@ options:
   disk_format:
     description:
       - The format of the image in Glance.
+      - V(auto) maps the disk first and picks V(qcow2) when zeros make up more than a tenth of it,
+        else sends it V(raw) as it is (skipping a few zeros would not pay for hashing the data twice).
       - V(qcow2) sends only the data, as qcow2, and keeps it so. Nova boots it; Cinder converts it to raw
         when it creates a volume from it. Fastest for sparse disks.
       - V(raw) ends with a raw image, which Ceph-backed clouds clone without copying. With O(sparse=true)
@@ -49,13 +51,14 @@ options:
         must enable that plugin; Glance then writes every byte itself). With O(sparse=false) every byte
         is sent as it is.
     type: str
-    choices: [qcow2, raw]
-    default: qcow2
+    choices: [auto, qcow2, raw]
+    default: auto
   sparse:
     description:
-      - Whether to skip zero clusters. Must stay V(true) with O(disk_format=qcow2).
+      - Whether to skip zero clusters. Must stay V(true) with O(disk_format=qcow2); V(false) with
+        O(disk_format=auto) means V(raw).
       - V(false) reads the disk once and sends all of it, which suits dense disks on slow storage
-        (a sparse transfer reads data clusters twice - once to map them, once to send them).
+        (a sparse transfer reads data clusters more than once - to map them, hash them and send them).
     type: bool
     default: true
   container_format:
@@ -224,7 +227,7 @@ ledger_entries:
   elements: dict
 """
 
-from ansible_collections.cloudshift.migrate.plugins.module_utils.base import MigrateError
+from ansible_collections.cloudshift.migrate.plugins.module_utils.base import BackgroundCall, MigrateError
 from ansible_collections.cloudshift.migrate.plugins.module_utils.blockio import Source, SourceError
 from ansible_collections.cloudshift.migrate.plugins.module_utils.glance import Glance, GlanceError
 from ansible_collections.cloudshift.migrate.plugins.module_utils.image_stream import Streamer, choose_mode
@@ -235,7 +238,7 @@ class VolumeStreamToImage(OpenStackMigrateModule):
     argument_spec = dict(
         path=dict(type="path", required=True),
         name=dict(type="str", required=True),
-        disk_format=dict(type="str", default="qcow2", choices=["qcow2", "raw"]),
+        disk_format=dict(type="str", default="auto", choices=["auto", "qcow2", "raw"]),
         sparse=dict(type="bool", default=True),
         container_format=dict(type="str", default="bare"),
         properties=dict(type="dict"),
@@ -261,9 +264,13 @@ class VolumeStreamToImage(OpenStackMigrateModule):
             source = Source(params["path"])
         except SourceError as exc:
             raise MigrateError(str(exc))
-        glance = Glance(self.conn, timeout=min(params["timeout"], 600))
+        # Authenticate while the disk is mapped; a bad cloud or password stops the mapping at once.
+        connecting = BackgroundCall(lambda: self.conn)
+        streamer = Streamer(self, params)
         try:
-            return Streamer(self, glance, params).run(source, params["name"], mode)
+            streamer.prepare(source, params["name"], mode, check=connecting.check)
+            glance = Glance(connecting.result(), timeout=min(params["timeout"], 600))
+            return streamer.execute(glance)
         except (GlanceError, SourceError) as exc:
             raise MigrateError(str(exc))
 

@@ -127,8 +127,8 @@ def test_check_mode_returns_the_plan_and_creates_nothing(tmp_path, glance, image
     assert result["changed"] and result["image"] is None
     plan = result["plan"]
     assert plan["size"] == 100 * MIB and plan["data_bytes"] == 4 * MIB and plan["disk_format"] == "qcow2"
-    assert result["actions"] == ["create qcow2 image %s and upload %d bytes (qcow2)" % (image_name,
-                                                                                       plan["upload_bytes"])]
+    expected = "create qcow2 image %s and upload %d bytes (qcow2)" % (image_name, plan["upload_bytes"])
+    assert result["actions"] == [expected]
     assert images_named(glance, image_name) == []
 
 
