@@ -21,6 +21,9 @@ from ansible_collections.cloudshift.migrate.plugins.module_utils.ledger import L
 
 
 class LedgerRecordingAction(ActionBase):
+    _supports_async = True
+    _supports_check_mode = True
+
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         wrap_async = self._task.async_val and not self._connection.has_native_async
