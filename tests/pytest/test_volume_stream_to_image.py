@@ -31,8 +31,11 @@ def run_module(args, check=False, background=False, env=None):
     environment = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
                        ANSIBLE_DEPRECATION_WARNINGS="0", **(env or {}))
     if background:
-        return subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    done = subprocess.run(command, env=environment, capture_output=True, text=True, check=False, timeout=600)
+        return subprocess.Popen(command, env=environment, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+    # Ansible's workers need a real stdin; CI gives none.
+    done = subprocess.run(command, env=environment, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          check=False, timeout=600)
     return parse(done.stdout, done.stderr)
 
 
