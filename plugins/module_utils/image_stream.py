@@ -156,9 +156,8 @@ class Streamer:
         params = self.params
         self.started = time.time()
         self.progress = blockio.Progress(params.get("progress_file"), source.size, "scan")
-        if mode == "auto" and not source.is_device and \
-                blockio.allocated_bytes(source) >= DENSE_SHARE * source.size:
-            mode = "raw"  # a file with (almost) no holes: send it as it is, without reading it twice
+        if mode == "auto" and blockio.sample_density(source) >= DENSE_SHARE:
+            mode = "raw"  # dense: send it as it is, without reading it twice
         disk_map = blockio.scan(source, self.progress, check) if mode != "raw" else None
         if mode == "auto":
             mode = resolve_auto(disk_map)
@@ -301,11 +300,12 @@ class Streamer:
             "os_hash_value": image.get("os_hash_value"),
             "raw_sha512": raw_sha512,
         }
+        data = {"name": image.get("name"), "disk_format": image.get("disk_format")}
+        if sent:  # a run that found the image done leaves the entry as the run that made it wrote it
+            data["verified_by"] = verified_by
         self.module.record("image", self.params["source_id"], destination_id=image["id"], phase="transfer",
                            status="done", checksum="sha512:%s" % raw_sha512, bytes=sent or None,
-                           seconds=round(seconds, 3) if sent else None,
-                           data={"name": image.get("name"), "disk_format": image.get("disk_format"),
-                                 "verified_by": verified_by})
+                           seconds=round(seconds, 3) if sent else None, data=data)
         return {
             "image": summary,
             "plan": self.plan.describe(),

@@ -42,8 +42,9 @@ options:
   disk_format:
     description:
       - The format of the image in Glance.
-      - V(auto) maps the disk first and picks V(qcow2) when zeros make up more than a tenth of it,
-        else sends it V(raw) as it is (skipping a few zeros would not pay for hashing the data twice).
+      - V(auto) samples the disk (256 clusters spread over it); a dense disk is sent V(raw) as it is,
+        at once. Otherwise it maps the disk and picks V(qcow2) when zeros make up more than a tenth
+        of it, else V(raw) (skipping a few zeros would not pay for reading and hashing data twice).
       - V(qcow2) sends only the data, as qcow2, and keeps it so. Nova boots it; Cinder converts it to raw
         when it creates a volume from it. Fastest for sparse disks.
       - V(raw) ends with a raw image, which Ceph-backed clouds clone without copying. With O(sparse=true)

@@ -5,11 +5,25 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+import uuid
 
 import ansible_runner
+import openstack
+import pytest
 
 
-def test_demo_playbook_through_ansible_runner(lab, collection, lab_secrets, tmp_path):
+@pytest.fixture
+def demo_image(lab):
+    name = "runner-demo-%s" % uuid.uuid4().hex[:8]
+    yield name
+    for cloud in ("lab-source", "lab-destination"):
+        conn = openstack.connect(cloud=cloud)
+        for image in conn.image.images(name=name):
+            conn.image.delete_image(image)
+
+
+def test_demo_playbook_through_ansible_runner(lab, collection, lab_secrets, demo_image, tmp_path):
     ledger_dir = tmp_path / "ledgers"
     private = tmp_path / "job"
     (private / "env").mkdir(parents=True)
@@ -18,9 +32,12 @@ def test_demo_playbook_through_ansible_runner(lab, collection, lab_secrets, tmp_
         "OS_CLIENT_CONFIG_FILE": lab,
         "CLOUDSHIFT_LEDGER_DIR": str(ledger_dir),
         "ANSIBLE_PYTHON_INTERPRETER": os.environ["ANSIBLE_PYTHON_INTERPRETER"],
+        "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],  # the openstack CLI
+        "TMPDIR": str(tmp_path),
     }))
+    extravars = {"migration_id": "runner-demo", "demo_image": demo_image}
     run = ansible_runner.run(private_data_dir=str(private), playbook="cloudshift.migrate.demo", quiet=True,
-                             extravars={"migration_id": "runner-demo"})
+                             extravars=extravars)
     assert run.status == "successful", run.stdout.read()
     tasks = [event["event_data"].get("task") for event in run.events if event["event"] == "runner_on_ok"]
     assert "Record each cloud's images in the ledger" in tasks
@@ -29,13 +46,24 @@ def test_demo_playbook_through_ansible_runner(lab, collection, lab_secrets, tmp_
     ledger = json.loads((ledger_dir / "runner-demo.json").read_text())
     assert sorted(ledger["entries"])[:2] == ["cloud:lab-destination", "cloud:lab-source"]
     image = [entry for entry in ledger["entries"].values() if entry["type"] == "image"][0]
-    assert image["checksum"].startswith("sha512:") and image["status"] == "done"
+    assert image["status"] == "done" and image["destination_id"]
+    assert image["bytes"] < 5 * 1024 * 1024  # 4 MiB of data out of a 256 MiB disk
+    source = openstack.connect(cloud="lab-source").image.get_image(image["source_id"])
+    assert image["checksum"] == "sha512:" + source.hash_value
     assert (ledger_dir / "runner-demo.md").exists()
 
     # AWX shows set_stats data as the job's artifacts.
     stats = [event for event in run.events if event["event"] == "playbook_on_stats"][0]
     published = stats["event_data"]["artifact_data"]["cloudshift_migration"]
     assert published["migration_id"] == "runner-demo" and published["summary"] == {"done": 3}
+
+    # A second run changes nothing in either cloud.
+    again = ansible_runner.run(private_data_dir=str(private), playbook="cloudshift.migrate.demo", quiet=True,
+                               extravars=extravars)
+    assert again.status == "successful"
+    changed = [event["event_data"]["task"] for event in again.events
+               if event["event"] == "runner_on_ok" and event["event_data"]["res"].get("changed")]
+    assert not [task for task in changed if "cloud" in task or "Stream" in task or "Put" in task], changed
     everything = "\n".join(
         open(os.path.join(folder, name), errors="replace").read()
         for folder, unused, names in os.walk(str(private / "artifacts")) for name in names

@@ -11,6 +11,7 @@ import subprocess
 import pytest
 
 from ansible_collections.cloudshift.migrate.plugins.module_utils import blockio, qcow2
+from ansible_collections.cloudshift.migrate.plugins.module_utils import image_stream
 from ansible_collections.cloudshift.migrate.plugins.module_utils.image_stream import Plan, stream_chunks
 
 QEMU_IMG = shutil.which("qemu-img")
@@ -140,3 +141,25 @@ def test_rate_limiter_waits():
     for unused in range(3):
         limiter.consume(MIB)
     assert time.time() - started >= 0.25
+
+
+def test_sample_density_counts_written_zeros_as_empty(tmp_path):
+    written_zeros = tmp_path / "zeros.raw"
+    written_zeros.write_bytes(b"\0" * (16 * MIB))  # allocated, no holes, yet empty
+    assert blockio.sample_density(blockio.Source(str(written_zeros))) == 0.0
+    dense = make_disk(tmp_path / "dense.raw", 16 * MIB, [(0, os.urandom(16 * MIB))])
+    assert blockio.sample_density(blockio.Source(dense)) == 1.0
+
+
+@pytest.mark.parametrize("writes,expected", [
+    ([(0, os.urandom(16 * MIB))], "raw"),  # dense: sent as it is
+    ([(0, os.urandom(MIB))], "qcow2"),  # mostly empty
+])
+def test_auto_mode_follows_the_content(tmp_path, writes, expected):
+    disk = make_disk(tmp_path / "disk.raw", 16 * MIB, writes)
+
+    class Module:
+        check_mode = True
+
+    streamer = image_stream.Streamer(Module(), {"progress_file": None, "image_size_cap": 1 << 40})
+    assert streamer.prepare(blockio.Source(disk), "x", "auto").mode == expected
