@@ -69,3 +69,17 @@ def test_unreachable_cloud_is_a_clear_error(lab):
         conn.authorize()
     msg, unused = os_utils.describe_error(caught.value)
     assert msg.startswith("cannot reach the cloud")
+
+
+def test_openstack_cli_lists_the_destination_images(lab):
+    """What an operator types after `make lab-up` (the CLI is in .venv/bin)."""
+    import os
+    import subprocess
+    import sys
+
+    cli = os.path.join(os.path.dirname(sys.executable), "openstack")
+    done = subprocess.run([cli, "--os-cloud", "lab-destination", "image", "list", "-f", "json"],
+                          env=dict(os.environ, OS_CLIENT_CONFIG_FILE=lab), stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, check=False, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert isinstance(json.loads(done.stdout), list)
