@@ -69,6 +69,14 @@ class Source:
         if self.size == 0:
             raise SourceError("source %s is empty (0 bytes)" % path)
 
+    def check_unchanged(self, handle):
+        """A file that changed size while being read is no consistent source: say so."""
+        if not self.is_device:
+            size = os.fstat(handle.fileno()).st_size
+            if size != self.size:
+                raise SourceError("source %s changed size while being read (%d bytes, then %d)"
+                                  % (self.path, self.size, size))
+
     def open(self):
         handle = open(self.path, "rb", buffering=0)
         if hasattr(os, "posix_fadvise"):
@@ -109,8 +117,9 @@ def sample_density(source, samples=256):
     found = 0
     with source.open() as handle:
         for index in range(samples):
-            handle.seek((index * clusters // samples) * CLUSTER_SIZE)
-            block = handle.read(CLUSTER_SIZE)
+            offset = (index * clusters // samples) * CLUSTER_SIZE
+            handle.seek(offset)
+            block = read_exactly(source, handle, min(CLUSTER_SIZE, source.size - offset))
             if block != ZERO_CLUSTER[:len(block)]:
                 found += 1
     return found / float(samples)
@@ -153,11 +162,8 @@ def scan(source, progress=None, check=None):
             handle.seek(start)
             position = start
             while position < end:
-                block = handle.read(min(READ_SIZE, end - position + (-end % CLUSTER_SIZE), source.size - position))
-                if not block:
-                    raise SourceError("source %s ended at byte %d, before its size %d"
-                                      % (source.path, position, source.size))
-                length = len(block)
+                length = min(READ_SIZE, end - position + (-end % CLUSTER_SIZE), source.size - position)
+                block = read_exactly(source, handle, length)
                 scanned += length
                 if block != ZERO_READ[:length]:
                     first = position // CLUSTER_SIZE
@@ -169,6 +175,7 @@ def scan(source, progress=None, check=None):
                     progress.update(position)
                 if check:
                     check()
+        source.check_unchanged(handle)
     return DiskMap(source.size, clusters, scanned, time.time() - started)
 
 
@@ -190,16 +197,35 @@ def content_sha512(source, progress=None):
             handle.seek(start)
             position = start
             while position < end:
-                block = handle.read(min(READ_SIZE, end - position))
-                if not block:
-                    raise SourceError("source %s ended at byte %d, before its size %d"
-                                      % (source.path, position, source.size))
+                block = read_exactly(source, handle, min(READ_SIZE, end - position))
                 digest.update(block)
                 position += len(block)
                 if progress:
                     progress.update(position)
+        source.check_unchanged(handle)
     hash_zeros(digest, source.size - position)
     return digest.hexdigest()
+
+
+def read_exactly(source, handle, length):
+    """``length`` bytes from the handle's position, however many reads it takes.
+
+    A short read (NFS, FUSE, a device) is not the end; the disk's end is known
+    (its size), so running out of bytes before it is an error, never zeros.
+    """
+    block = handle.read(length)
+    if len(block) == length:
+        return block
+    parts = [block]
+    got = len(block)
+    while got < length:
+        more = handle.read(length - got)
+        if not more:
+            raise SourceError("source %s ended at byte %d, before its size %d (did it shrink?)"
+                              % (source.path, handle.tell(), source.size))
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
 
 
 def cluster_runs(clusters, max_clusters=READ_SIZE // CLUSTER_SIZE):
@@ -217,26 +243,12 @@ def cluster_runs(clusters, max_clusters=READ_SIZE // CLUSTER_SIZE):
         yield first, count
 
 
-def read_clusters(source, handle, clusters):
-    """The data clusters' bytes in order, zero-padded to whole clusters, in large reads."""
-    for first, count in cluster_runs(clusters):
-        offset = first * CLUSTER_SIZE
-        handle.seek(offset)
-        want = count * CLUSTER_SIZE
-        block = handle.read(min(want, source.size - offset))
-        if len(block) < want:
-            block += b"\0" * (want - len(block))
-        yield block
-
-
 def read_all(source, handle, digest=None):
     """Every byte of the source in large reads (raw passthrough), hashing as it goes."""
     position = 0
     handle.seek(0)
     while position < source.size:
-        block = handle.read(min(READ_SIZE, source.size - position))
-        if not block:
-            raise SourceError("source %s ended at byte %d, before its size %d" % (source.path, position, source.size))
+        block = read_exactly(source, handle, min(READ_SIZE, source.size - position))
         if digest is not None:
             digest.update(block)
         position += len(block)

@@ -32,6 +32,10 @@ PATCH_TYPE = "application/openstack-images-v2.1-json-patch"
 SEND_SIZE = 1024 * 1024
 
 
+class SourceReadError(Exception):
+    """Reading the data to upload failed (the disk, not Glance)."""
+
+
 class GlanceError(Exception):
     """A Glance call failed; ``status`` is the HTTP status when there was one."""
 
@@ -83,9 +87,17 @@ class Glance:
         return _check(response, "read image %s" % image_id).json()
 
     def find(self, name):
-        """Every image called ``name`` that this project can see (all pages)."""
+        """Every image called ``name`` that this project owns (all pages).
+
+        Public or shared images of other projects may carry the same name; they are
+        not ours to replace or clean up.
+        """
         found = []
-        url = "/images?" + urlencode({"name": name, "limit": 100})
+        query = {"name": name, "limit": 100}
+        owner = self.conn.current_project_id
+        if owner:
+            query["owner"] = owner
+        url = "/images?" + urlencode(query)
         while url:
             page = _check(self.api.get(url), "list images named %s" % name).json()
             found.extend(page.get("images", []))
@@ -152,7 +164,15 @@ class Glance:
             connection.putheader("Content-Type", "application/octet-stream")
             connection.putheader("Content-Length", str(length))
             connection.endheaders()
-            for chunk in chunks:
+            chunks = iter(chunks)
+            while True:
+                try:
+                    chunk = next(chunks)
+                except StopIteration:
+                    break
+                except OSError as exc:  # an I/O error of the disk: do not wait for Glance's answer
+                    connection.close()
+                    raise SourceReadError("reading the source failed after %d of %d bytes: %s" % (sent, length, exc))
                 digest.update(chunk)
                 view = memoryview(chunk)
                 for start in range(0, len(view), SEND_SIZE):

@@ -31,7 +31,7 @@ import time
 
 from ansible_collections.cloudshift.migrate.plugins.module_utils import blockio
 from ansible_collections.cloudshift.migrate.plugins.module_utils.base import BackgroundCall, MigrateError
-from ansible_collections.cloudshift.migrate.plugins.module_utils.glance import GlanceError
+from ansible_collections.cloudshift.migrate.plugins.module_utils.glance import GlanceError, SourceReadError
 from ansible_collections.cloudshift.migrate.plugins.module_utils.qcow2 import CLUSTER_SIZE, Qcow2Layout
 
 PROP_RAW_SHA512 = "cloudshift_raw_sha512"
@@ -40,6 +40,7 @@ PROP_MIGRATION = "cloudshift_migration_id"
 PROP_VERIFIED = "cloudshift_verified"
 PROP_RAW_SIZE = "cloudshift_raw_size"
 UNFINISHED = ("queued", "saving", "importing", "uploading")
+SECTOR = 512
 MIB = 1048576.0
 
 
@@ -112,8 +113,8 @@ def stream_chunks(plan, handle):
         start = first * CLUSTER_SIZE
         handle.seek(start)
         want = count * CLUSTER_SIZE
-        block = handle.read(min(want, plan.source.size - start))
-        if len(block) < want:
+        block = blockio.read_exactly(plan.source, handle, min(want, plan.source.size - start))
+        if len(block) < want:  # the disk's last cluster, cut by its end
             block += b"\0" * (want - len(block))
         yield block
 
@@ -132,15 +133,19 @@ class Streamer:
 
     # -- deciding ------------------------------------------------------------
     def classify(self, images, raw_sha512_of_source):
-        """Split same-named images into (done, unfinished, foreign) relative to this source."""
+        """Split same-named images into (done, unfinished, foreign) relative to this source.
+
+        Unfinished: this module's own, from this source, never verified (a crashed or
+        killed run); a re-run removes them. Done: verified, active, same content and
+        format. Anything else is foreign: an error unless ``replace``.
+        """
         done, unfinished, foreign = [], [], []
         for image in images:
-            if PROP_RAW_SHA512 not in image:
-                foreign.append(image)
-            elif image.get("status") in UNFINISHED or image.get(PROP_VERIFIED) != "true":
+            ours = PROP_RAW_SHA512 in image and image.get(PROP_SOURCE) == self.params["source_id"]
+            if ours and image.get(PROP_VERIFIED) != "true" and image.get("status") in UNFINISHED + ("active",):
                 unfinished.append(image)
-            elif raw_sha512_of_source() == image[PROP_RAW_SHA512] and image.get("disk_format") == \
-                    self.plan.disk_format:
+            elif ours and image.get("status") == "active" and image.get("disk_format") == self.plan.disk_format \
+                    and raw_sha512_of_source() == image[PROP_RAW_SHA512]:
                 done.append(image)
             else:
                 foreign.append(image)
@@ -155,7 +160,14 @@ class Streamer:
         """
         params = self.params
         self.started = time.time()
-        self.progress = blockio.Progress(params.get("progress_file"), source.size, "scan")
+        progress_file = None if self.module.check_mode else params.get("progress_file")
+        self.progress = blockio.Progress(progress_file, source.size, "scan")
+        if mode != "raw" and source.size % SECTOR:
+            if mode != "auto":
+                raise MigrateError("source %s is %d bytes, not a whole number of %d-byte sectors, which is all a "
+                                   "qcow2 image can hold: use disk_format=raw with sparse=false"
+                                   % (source.path, source.size, SECTOR))
+            mode = "raw"
         if mode == "auto" and blockio.sample_density(source) >= DENSE_SHARE:
             mode = "raw"  # dense: send it as it is, without reading it twice
         disk_map = blockio.scan(source, self.progress, check) if mode != "raw" else None
@@ -276,13 +288,18 @@ class Streamer:
         except Exception as cleanup:  # pylint: disable=broad-except
             note = ("; the unfinished image %s could not be removed (%s): a re-run removes it"
                     % (image_id, str(cleanup).splitlines()[0] if str(cleanup) else type(cleanup).__name__))
-            if isinstance(exc, (GlanceError, MigrateError)):
+            if isinstance(exc, (GlanceError, MigrateError, blockio.SourceError, SourceReadError)):
                 exc.args = (str(exc) + note,) + exc.args[1:]
                 if isinstance(exc, MigrateError):
                     exc.msg += note
-        self.module.record("image", self.params["source_id"], destination_id=image_id, phase="transfer",
-                           status="failed", seconds=round(seconds, 3),
-                           data={"name": self.plan.name, "removed": removed, "error": str(exc)[:500]})
+        data = {"name": self.plan.name, "removed": removed, "error": str(exc)[:500]}
+        try:
+            self.module.record("image", self.params["source_id"], destination_id=image_id, phase="transfer",
+                               status="failed", seconds=round(seconds, 3), data=data)
+        except MigrateError:  # the error's text looked like a secret: record the failure without it
+            data["error"] = type(exc).__name__
+            self.module.record("image", self.params["source_id"], destination_id=image_id, phase="transfer",
+                               status="failed", seconds=round(seconds, 3), data=data)
         if self.progress:
             self.progress.write(phase="failed")
 
@@ -300,7 +317,7 @@ class Streamer:
             "os_hash_value": image.get("os_hash_value"),
             "raw_sha512": raw_sha512,
         }
-        data = {"name": image.get("name"), "disk_format": image.get("disk_format")}
+        data = {"name": image.get("name"), "disk_format": image.get("disk_format"), "error": None, "removed": None}
         if sent:  # a run that found the image done leaves the entry as the run that made it wrote it
             data["verified_by"] = verified_by
         self.module.record("image", self.params["source_id"], destination_id=image["id"], phase="transfer",

@@ -211,14 +211,20 @@ class Ledger:
     def _update(self, change):
         """Apply ``change(document) -> (result, changed)`` under the lock, atomically."""
         _makedirs(self.ledger_dir)
-        lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise LedgerError("cannot lock ledger %s: %s" % (self.path, exc.strerror))
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX)
             document = self.load()
             result, changed = change(document)
             if changed:
                 document["updated"] = utc_now()
-                self._write(document)
+                try:
+                    self._write(document)
+                except OSError as exc:  # full disk, read-only, permissions: the old document stays
+                    raise LedgerError("cannot write ledger %s: %s" % (self.path, exc.strerror or exc))
             return result, changed
         finally:
             os.close(lock_fd)  # closing releases the flock
@@ -260,9 +266,11 @@ def _apply(document, key, entry_type, source_id, fields):
         if value is None:
             continue
         if name == "data":
+            if not isinstance(value, dict):
+                raise LedgerError("data must be a dict, not %s" % type(value).__name__)
             merged = dict(entry.get("data") or {})
             merged.update(value)
-            value = merged
+            value = dict((key, item) for key, item in merged.items() if item is not None)  # None drops a key
         if entry.get(name) != value:
             entry[name] = value
             changed = True
@@ -390,6 +398,8 @@ def _entry_spec(item, index):
         raise LedgerError("entries[%d] has unknown fields: %s" % (index, ", ".join(sorted(unknown))))
     spec = dict((name, item.get(name)) for name in ENTRY_FIELDS)
     spec["key"] = item.get("key")
+    if spec["data"] is not None and not isinstance(spec["data"], dict):
+        raise LedgerError("entries[%d].data must be a dict" % index)
     if not spec["key"] and not (spec["type"] and spec["source_id"] not in (None, "")):
         raise LedgerError("entries[%d] needs key, or type and source_id" % index)
     return spec

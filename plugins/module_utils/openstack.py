@@ -92,8 +92,8 @@ def secret_values(value):
     found = set()
     if isinstance(value, dict):
         for key, item in value.items():
-            if find_secrets({key: item}) and isinstance(item, str):
-                found.add(item)
+            if find_secrets({key: item}) and isinstance(item, (str, int, float)) and not isinstance(item, bool):
+                found.add(str(item))
             else:
                 found |= secret_values(item)
     elif isinstance(value, (list, tuple)):

@@ -228,9 +228,11 @@ ledger_entries:
   elements: dict
 """
 
+import os
+
 from ansible_collections.cloudshift.migrate.plugins.module_utils.base import BackgroundCall, MigrateError
 from ansible_collections.cloudshift.migrate.plugins.module_utils.blockio import Source, SourceError
-from ansible_collections.cloudshift.migrate.plugins.module_utils.glance import Glance, GlanceError
+from ansible_collections.cloudshift.migrate.plugins.module_utils.glance import Glance, GlanceError, SourceReadError
 from ansible_collections.cloudshift.migrate.plugins.module_utils.image_stream import Streamer, choose_mode
 from ansible_collections.cloudshift.migrate.plugins.module_utils.openstack import OpenStackMigrateModule
 
@@ -261,6 +263,9 @@ class VolumeStreamToImage(OpenStackMigrateModule):
             raise MigrateError("properties may not set the module's own %s" % ", ".join(sorted(own)))
         if params["rate_limit"] < 0 or params["timeout"] <= 0 or params["image_size_cap"] <= 0:
             raise MigrateError("rate_limit must be >= 0, timeout and image_size_cap > 0")
+        progress_dir = os.path.dirname(params["progress_file"] or "")
+        if progress_dir and not os.path.isdir(progress_dir):
+            raise MigrateError("progress_file's directory %s does not exist" % progress_dir)
         try:
             source = Source(params["path"])
         except SourceError as exc:
@@ -272,7 +277,7 @@ class VolumeStreamToImage(OpenStackMigrateModule):
             streamer.prepare(source, params["name"], mode, check=connecting.check)
             glance = Glance(connecting.result(), timeout=min(params["timeout"], 600))
             return streamer.execute(glance)
-        except (GlanceError, SourceError) as exc:
+        except (GlanceError, SourceError, SourceReadError) as exc:
             raise MigrateError(str(exc))
 
 

@@ -45,7 +45,7 @@ class LedgerRecordingAction(ActionBase):
                 entry = dict(entry)
                 ledger.record(entry.pop("type"), entry.pop("source_id"), key=entry.pop("key", None), **entry)
             result["ledger_path"] = ledger.path
-        except (LedgerError, KeyError, TypeError) as exc:
+        except (LedgerError, KeyError, TypeError, ValueError, OSError) as exc:
             result["failed"] = True
             result["msg"] = "%s; and the ledger could not be written: %s" % (
                 result.get("msg") or "the module succeeded", exc)

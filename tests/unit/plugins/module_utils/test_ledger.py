@@ -195,3 +195,26 @@ def test_run_operation_get_list_and_errors(tmp_path):
     with pytest.raises(LedgerError, match="no ledger entry"):
         run_operation(_params(tmp_path, operation="mark_cleaned", key="image:zz"))
     assert ledger_mod.FORMAT_VERSION == 1
+
+
+def test_none_in_data_removes_a_key_and_data_must_be_a_dict(ledger):
+    ledger.record("image", "i", status="failed", data={"error": "boom", "name": "x"})
+    entry, unused = ledger.record("image", "i", status="done", data={"error": None})
+    assert entry["data"] == {"name": "x"}
+    with pytest.raises(LedgerError, match="must be a dict"):
+        ledger.record("image", "i", data=["not", "a", "dict"])
+
+
+def test_unwritable_ledger_is_a_clear_error(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    book = Ledger(str(folder), "m")
+    os.chmod(str(folder), 0o500)
+    try:
+        if os.access(str(folder), os.W_OK):  # root writes anywhere: make the lock file unopenable instead
+            os.chmod(str(folder), 0o700)
+            os.mkdir(book.lock_path)
+        with pytest.raises(LedgerError, match="cannot (lock|write) ledger"):
+            book.record("x", "y")
+    finally:
+        os.chmod(str(folder), 0o700)

@@ -42,6 +42,7 @@ def test_cloud_of_wrong_type():
 def test_secret_values_found_in_cloud_dict():
     cloud = {"auth": {"username": "ops", "password": "pw1", "application_credential_secret": "acs"}, "name": "x"}
     assert os_utils.secret_values(cloud) == {"pw1", "acs"}
+    assert os_utils.secret_values({"auth": {"password": 123456}}) == {"123456"}  # YAML made it a number
 
 
 def test_describe_http_error_keeps_api_message():

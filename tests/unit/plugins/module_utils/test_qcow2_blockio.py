@@ -163,3 +163,59 @@ def test_auto_mode_follows_the_content(tmp_path, writes, expected):
 
     streamer = image_stream.Streamer(Module(), {"progress_file": None, "image_size_cap": 1 << 40})
     assert streamer.prepare(blockio.Source(disk), "x", "auto").mode == expected
+
+
+class _CheckModule:
+    check_mode = True
+
+
+def _streamer():
+    return image_stream.Streamer(_CheckModule(), {"progress_file": None, "image_size_cap": 1 << 40})
+
+
+def test_size_not_whole_sectors_is_sent_raw_or_refused(tmp_path):
+    # qemu reads a qcow2's size in whole 512-byte sectors: such a disk's tail would be lost.
+    disk = make_disk(tmp_path / "odd.raw", 3 * C + 100, [(0, b"x" * 100)])
+    assert _streamer().prepare(blockio.Source(disk), "x", "auto").mode == "raw"
+    from ansible_collections.cloudshift.migrate.plugins.module_utils.base import MigrateError
+    with pytest.raises(MigrateError, match="512-byte sectors"):
+        _streamer().prepare(blockio.Source(disk), "x", "qcow2")
+
+
+class _ShortReads:
+    """A file that returns at most 1000 bytes a read, as NFS or FUSE may."""
+
+    def __init__(self, handle):
+        self.handle = handle
+
+    def read(self, size=-1):
+        return self.handle.read(min(size, 1000) if size >= 0 else 1000)
+
+    def __getattr__(self, name):
+        return getattr(self.handle, name)
+
+
+def test_short_reads_are_completed_not_zero_padded(tmp_path, monkeypatch):
+    payload = os.urandom(2 * C + 512)
+    disk = make_disk(tmp_path / "d.raw", 4 * C, [(C, payload)])
+    source = blockio.Source(disk)
+    real_open = blockio.Source.open
+    monkeypatch.setattr(blockio.Source, "open", lambda self: _Wrapped(real_open(self)))
+    assert list(blockio.scan(source).clusters) == [1, 2, 3]
+    assert blockio.content_sha512(source) == file_sha512(disk)
+
+
+class _Wrapped(_ShortReads):
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *unused):
+        self.handle.close()
+
+
+def test_a_source_that_shrank_is_an_error(tmp_path):
+    disk = make_disk(tmp_path / "d.raw", 4 * C, [(0, b"a" * C)])
+    source = blockio.Source(disk)
+    os.truncate(disk, 2 * C)
+    with pytest.raises(blockio.SourceError, match="changed size"):
+        blockio.scan(source)

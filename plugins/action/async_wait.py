@@ -1,0 +1,74 @@
+# -*- coding: utf-8 -*-
+# Copyright: cloudshift.migrate contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Waits for an async job on its host, showing the job's progress file as it goes."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+
+display = Display()
+
+_JOB_KEYS = ("started", "finished", "results_file", "stdout", "stderr", "stdout_lines", "stderr_lines")
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        spec = dict(
+            jid=dict(type="str", required=True),
+            progress_file=dict(type="str"),
+            poll=dict(type="float", default=10),
+            timeout=dict(type="int", default=86400),
+            label=dict(type="str"),
+        )
+        params = self.validate_argument_spec(argument_spec=spec)[1]
+        if params["poll"] <= 0 or params["timeout"] <= 0:
+            raise AnsibleActionFail("poll and timeout must be above 0")
+        async_dir = self._remote_expand_user(self.get_shell_option("async_dir", default="~/.ansible_async"))
+        host = task_vars.get("inventory_hostname", "")
+        label = params["label"] or params["jid"]
+        deadline = time.time() + params["timeout"]
+        last = None
+        while True:
+            status = self._execute_module(module_name="ansible.legacy.async_status", task_vars=task_vars,
+                                          module_args={"jid": params["jid"], "_async_dir": async_dir})
+            if status.get("finished") or status.get("failed") and not status.get("started"):
+                break
+            if time.time() > deadline:
+                raise AnsibleActionFail("job %s still runs after %d s" % (params["jid"], params["timeout"]))
+            if params["progress_file"]:
+                line = self._progress_line(params["progress_file"], task_vars)
+                if line and line != last:
+                    display.display("%s: %s: %s" % (host, label, line))
+                    last = line
+            time.sleep(params["poll"])
+        self._remove_tmp_path(self._connection._shell.tmpdir)
+        # The job's own result becomes this task's: changed, failed, msg and all the module returned.
+        for key in _JOB_KEYS:
+            status.pop(key, None)
+        result.update(status)
+        result["ansible_job_id"] = params["jid"]
+        return result
+
+    def _progress_line(self, path, task_vars):
+        read = self._execute_module(module_name="ansible.legacy.slurp", module_args={"src": path},
+                                    task_vars=task_vars)
+        if read.get("failed"):
+            return None
+        try:
+            import base64
+
+            state = json.loads(base64.b64decode(read["content"]))
+            return "%s %.1f%% (%.1f of %.1f MiB, %.1f MiB/s)" % (
+                state["phase"], state["percent"], state["bytes_done"] / 1048576.0,
+                state["bytes_total"] / 1048576.0, state["mib_per_s"])
+        except (KeyError, ValueError, TypeError):
+            return None
