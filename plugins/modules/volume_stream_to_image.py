@@ -112,6 +112,8 @@ options:
 notes:
   - Supports check mode - it maps the disk and returns the plan (size, data bytes, upload bytes,
     format) in RV(plan) and RV(actions), and changes nothing.
+  - Do not run two transfers of the same source into the same image name at once - each takes the
+    other's unfinished image for a crashed run's leftover and removes it.
   - Verification of V(qcow2) images proves Glance stored exactly the stream produced; that the stream
     holds the disk's content rests on the writer, which is tested against C(qemu-img). V(raw) images
     (sparse or not) are checked against the raw content itself.
