@@ -17,7 +17,13 @@ export PATH := $(VENV)/bin:$(PATH)
         pytest molecule lint build changelog clean bench-stream
 
 help:
-	@grep -E '^#   make' Makefile | sed 's/^#   //'
+	@echo "make demo          bring the lab up, move a disk image from lab-source to lab-destination"
+	@echo "make test          everything CI runs (the lab is started and stopped)"
+	@echo "make lab-up | lab-down | lab-status | lab-install"
+	@echo "make sanity | units | lint | build | molecule | integration | pytest   one stage of make test"
+	@echo "make bench-stream  benchmark: a disk into Glance (manual way, curl, the module)"
+	@echo "make sync          mirror the tree into .build/collections for ansible-playbook/ansible-doc"
+	@echo "make changelog     lint the changelog fragments"
 
 venv:
 	@hack/bootstrap-venv
@@ -44,7 +50,7 @@ test: venv
 	@hack/test
 
 # Single stages, for a developer's loop (the lab must be up for integration and pytest).
-sanity units integration pytest molecule lint build: venv
+sanity units integration pytest molecule lint build bench-smoke: venv
 	@STAGES=$@ hack/test
 
 # Benchmarks (not part of make test): each prints ratios against a baseline run in the same process.
