@@ -14,7 +14,7 @@ export CLOUDSHIFT_LEDGER_DIR ?= $(ROOT)/.lab/ledger
 export PATH := $(VENV)/bin:$(PATH)
 
 .PHONY: help venv sync lab-install lab-up lab-down lab-status demo test sanity units integration \
-        pytest molecule lint build changelog clean bench-stream
+        pytest molecule lint build bench-smoke changelog clean bench-stream
 
 help:
 	@echo "make demo          bring the lab up, move a disk image from lab-source to lab-destination"
