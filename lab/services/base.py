@@ -319,6 +319,24 @@ class Service:
 
     # -- helpers for subclasses ---------------------------------------------
 
+    def sqlite_from_template(self, package: str, manage_tool: str) -> None:
+        """Copy an empty schema into ``self.db_path``.
+
+        ``<manage_tool> db_sync`` runs once per package version into a template
+        under .lab/cache (the slow part of a cloud's set-up); each cloud copies it.
+        The subclass provides ``db_path`` and ``_config(db_path)``.
+        """
+        def build(path: Path) -> None:
+            conf = path.with_name(path.name + ".conf")
+            conf.write_text(self._config(path))
+            try:
+                self.run_tool([str(self.lab.venv_bin(manage_tool)), "--config-file", str(conf), "db_sync"])
+            finally:
+                conf.unlink()
+
+        version = self.lab.package_version(package)
+        shutil.copyfile(self.lab.template(f"{package}-{version}.sqlite", build), self.db_path)
+
     def run_tool(self, args: list[str], env: dict[str, str] | None = None) -> None:
         """Run a setup command, its output appended to the service log."""
         self.lab.log_dir.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,6 @@ Glance's default (1 TiB) for lab-destination, where the benchmarks upload).
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from .base import Service, ini, write_if_changed
@@ -108,17 +107,5 @@ class Glance(UwsgiService):
         }))
         stamp = self.data_dir / "db-ready"
         if not stamp.exists():
-            version = self.lab.package_version("glance")
-            template = self.lab.template(f"glance-{version}.sqlite", self._build_template)
-            shutil.copyfile(template, self.db_path)
+            self.sqlite_from_template("glance", "glance-manage")
             stamp.touch()
-
-    def _build_template(self, path: Path) -> None:
-        """An empty schema: `db_sync` once per Glance version, copied per cloud."""
-        conf = path.with_name(path.name + ".conf")
-        conf.write_text(self._config(path))
-        try:
-            self.run_tool([str(self.lab.venv_bin("glance-manage")),
-                           "--config-file", str(conf), "db_sync"])
-        finally:
-            conf.unlink()

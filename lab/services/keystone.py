@@ -83,9 +83,7 @@ class Keystone(UwsgiService):
         stamp = self.data_dir / "bootstrapped"
         if stamp.exists():
             return
-        version = self.lab.package_version("keystone")
-        template = self.lab.template(f"keystone-{version}.sqlite", self._build_template)
-        shutil.copyfile(template, self.db_path)
+        self.sqlite_from_template("keystone", "keystone-manage")
         for repo in ("fernet-keys", "credential-keys"):
             self._key_repository(self.data_dir / repo)
         self.run_tool(
@@ -100,16 +98,6 @@ class Keystone(UwsgiService):
              "--bootstrap-admin-url", self.endpoint_url],
             env={"OS_BOOTSTRAP_PASSWORD": self.password(ADMIN_USER)})
         stamp.touch()
-
-    def _build_template(self, path: Path) -> None:
-        """An empty schema: `db_sync` once per Keystone version, copied per cloud."""
-        conf = path.with_name(path.name + ".conf")
-        conf.write_text(self._config(path))
-        try:
-            self.run_tool([str(self.lab.venv_bin("keystone-manage")),
-                           "--config-file", str(conf), "db_sync"])
-        finally:
-            conf.unlink()
 
     @staticmethod
     def _key_repository(path: Path) -> None:

@@ -118,9 +118,6 @@ class Glance:
         _check(response, "delete image %s" % image_id)
         return True
 
-    def import_methods(self):
-        return _check(self.api.get("/info/import"), "read import methods").json()["import-methods"]["value"]
-
     def start_import(self, image_id, method="glance-direct"):
         response = self.api.post("/images/%s/import" % image_id, json={"method": {"name": method}})
         _check(response, "import image %s" % image_id)
