@@ -33,26 +33,51 @@ ROOT = HERE.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from lab.services import compute  # noqa: E402
 from lab.services.base import Cloud, Lab, LabError, Service, write_private  # noqa: E402
 from lab.services.glance import Glance  # noqa: E402
 from lab.services.keystone import Keystone  # noqa: E402
+from lab.services.mariadb import MariaDB  # noqa: E402
+from lab.services.rabbitmq import RabbitMQ  # noqa: E402
 
 REQUIREMENTS = HERE / "requirements-services.txt"
+PLUGINS = HERE / "plugins"
 PYTHON_VERSION = (3, 12)
 
-KINDS = {"keystone": Keystone, "glance": Glance}
+KINDS = {
+    "keystone": Keystone, "glance": Glance, "placement": compute.Placement,
+    "neutron": compute.Neutron, "cinder-api": compute.CinderApi,
+    "cinder-scheduler": compute.CinderScheduler, "cinder-volume": compute.CinderVolume,
+    "nova-api": compute.NovaApi, "nova-conductor": compute.NovaConductor,
+    "nova-scheduler": compute.NovaScheduler, "nova-compute": compute.NovaCompute,
+}
+
+# Shared by both clouds (one database server, one message broker with a vhost
+# per cloud).
+SHARED = {"mariadb": (MariaDB, 13306), "rabbitmq": (RabbitMQ, 35672)}
 
 # Two independent clouds; a port is overridden by LAB_<CLOUD>_<KIND>_PORT,
-# e.g. LAB_SOURCE_KEYSTONE_PORT.
+# e.g. LAB_SOURCE_KEYSTONE_PORT. Processes without a port (conductor,
+# scheduler, compute, volume) have 0.
 CLOUDS = {
-    "source": {"keystone": 15000, "glance": 19292},
-    "destination": {"keystone": 25000, "glance": 29292},
+    "source": {"keystone": 15000, "glance": 19292, "placement": 18778, "neutron": 19696,
+               "cinder-api": 18776, "cinder-scheduler": 0, "cinder-volume": 0,
+               "nova-api": 18774, "nova-conductor": 0, "nova-scheduler": 0,
+               "nova-compute": 0},
+    "destination": {"keystone": 25000, "glance": 29292, "placement": 28778,
+                    "neutron": 29696, "cinder-api": 28776, "cinder-scheduler": 0,
+                    "cinder-volume": 0, "nova-api": 28774, "nova-conductor": 0,
+                    "nova-scheduler": 0, "nova-compute": 0},
 }
 
 
 def build(lab: Lab) -> list[Service]:
     """All services of the lab, in start order."""
     services: list[Service] = []
+    for kind, (cls, port) in SHARED.items():
+        service = cls(lab, kind, port)
+        lab.shared.append(service)
+        services.append(service)
     for short, ports in CLOUDS.items():
         cloud = Cloud(f"lab-{short}")
         for kind, port in ports.items():
@@ -173,7 +198,11 @@ def install(lab: Lab, services: list[Service]) -> None:
     """Idempotent: Debian packages, the service venv, then bytecode."""
     ensure_debian_packages(sorted({p for s in services for p in s.debian_packages}))
     stamp = lab.venv / ".labctl-installed"
-    digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
+    inputs = hashlib.sha256(REQUIREMENTS.read_bytes())
+    for path in sorted(PLUGINS.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and ".egg-info" not in str(path):
+            inputs.update(str(path.relative_to(PLUGINS)).encode() + path.read_bytes())
+    digest = inputs.hexdigest()
     if (stamp.exists() and stamp.read_text() == digest
             and _python_version(str(lab.python)) == PYTHON_VERSION):
         return
@@ -193,6 +222,24 @@ def install(lab: Lab, services: list[Service]) -> None:
         if not lab.venv_bin("pip").exists():
             _run([str(lab.python), "-m", "ensurepip"])
         _run([str(lab.python), "-m", "pip", "install", "-r", str(REQUIREMENTS)])
+    # The lab's own plugins (ML2 port binding, fake virt driver with disks), a copy
+    # of the tree so that no build output lands in the repository.
+    build_dir = lab.state / "build" / "plugins"
+    if build_dir.exists():
+        shutil.rmtree(build_dir)
+    shutil.copytree(PLUGINS, build_dir, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build"))
+    if uv:
+        _run([uv, "pip", "install", "--python", str(lab.python), "--reinstall-package",
+              "cloudshift-lab", str(build_dir)])
+    else:
+        _run([str(lab.python), "-m", "pip", "install", "--force-reinstall", "--no-deps",
+              str(build_dir)])
+    # Nova loads its compute driver only from nova.virt.<name>: a one-line module
+    # there points at the lab's driver.
+    for virt in glob.glob(str(lab.venv / "lib" / "python*" / "site-packages" / "nova" / "virt")):
+        (Path(virt) / "cloudshift_lab.py").write_text(
+            '"""Lab only: see lab/plugins/cloudshift_lab/virt.py."""\n'
+            "from cloudshift_lab.virt import LabDriver  # noqa: F401\n")
     # Bytecode is not written at run time when PYTHONDONTWRITEBYTECODE is set (it is
     # here) and uv does not compile: every keystone/glance start would then take ~3x
     # longer. Test suites inside the packages are skipped.
@@ -279,6 +326,13 @@ def up(lab: Lab, services: list[Service], everything: list[Service]) -> None:
     lab.make_dirs()
     timeout = float(os.environ.get("LAB_START_TIMEOUT", "180"))
 
+    for tier in sorted({s.tier for s in services}):
+        _up_tier(lab, [s for s in services if s.tier == tier], started_at, timeout)
+    path = write_clouds(lab, everything)
+    log(f"up in {time.monotonic() - started_at:.1f}s; clouds: {path}")
+
+
+def _up_tier(lab: Lab, services: list[Service], started_at: float, timeout: float) -> None:
     running = [s for s in services if _check_running(s)]
     to_start = [s for s in services if s not in running]
     for service in to_start:
@@ -305,14 +359,14 @@ def up(lab: Lab, services: list[Service], everything: list[Service]) -> None:
         for service in reversed(started):
             service.stop()
         raise
-    path = write_clouds(lab, everything)
-    log(f"up in {time.monotonic() - started_at:.1f}s; clouds: {path}")
 
 
 def down(lab: Lab, services: list[Service], purge: bool) -> None:
     def stop(service: Service) -> None:
         if service.stop():
             log(f"{service.name:24} stopped")
+        if purge and hasattr(service, "unmount_share"):
+            service.unmount_share()
         if purge and service.data_dir.exists():
             shutil.rmtree(service.data_dir)
             log(f"{service.name:24} data removed")

@@ -128,6 +128,7 @@ class Lab:
         self.data_dir = self.state / "data"
         self.cache_dir = self.state / "cache"
         self.secrets_path = self.state / "secrets.json"
+        self.shared: list = []  # services of no cloud (MariaDB, RabbitMQ)
         self._lock = threading.Lock()
         self._template_locks: dict[str, threading.Lock] = {}
 
@@ -223,6 +224,13 @@ class Service:
     # these roles (password: secret <cloud>/<kind>).
     catalog_type: str | None = None
     keystone_roles: tuple = ()
+    # Start order: tier 0 (shared MariaDB, RabbitMQ) is prepared, started and
+    # ready before tier 1 is prepared (its set-up needs the database).
+    tier = 1
+
+    @property
+    def keystone_user(self) -> str:
+        return self.kind
 
     def __init__(self, lab: Lab, name: str, port: int, cloud: Cloud | None = None):
         self.lab = lab

@@ -121,9 +121,9 @@ class Keystone(UwsgiService):
                 catalog.append({"type": member.catalog_type, "name": member.kind,
                                 "url": member.endpoint_url})
             if member.keystone_roles:
-                users[member.kind] = {"project": SERVICE_PROJECT,
+                users[member.keystone_user] = {"project": SERVICE_PROJECT,
                                       "roles": list(member.keystone_roles),
-                                      "password": self.password(member.kind)}
+                                      "password": self.password(member.keystone_user)}
         return {"projects": [PROJECT, SERVICE_PROJECT], "users": users, "catalog": catalog}
 
     def ready_hook(self) -> None:
