@@ -128,15 +128,15 @@ class NovaApi(ApiService):
 class NovaDaemon(Daemon):
     api_kind = "nova-api"
     ready_database = "nova"
+    # After Keystone has its service users: conductor, scheduler and compute log
+    # in to Placement at start (the conductor exits when that fails; compute
+    # retries only a minute later).
+    tier = 2
 
 
 class NovaConductor(NovaDaemon):
     kind = "nova-conductor"
     binary = "nova-conductor"
-
-    @property
-    def ready_database(self):
-        return "nova"
 
 
 class NovaScheduler(NovaDaemon):
@@ -151,9 +151,6 @@ class NovaScheduler(NovaDaemon):
 class NovaCompute(NovaDaemon):
     kind = "nova-compute"
     binary = "nova-compute"
-    # After Keystone has its service users: at start it registers with Placement,
-    # and a failure there is retried only a minute later.
-    tier = 2
 
     @property
     def requires(self):
@@ -167,7 +164,16 @@ class NovaCompute(NovaDaemon):
         rows = self.infra("mariadb").sql(
             f"SELECT COUNT(*) FROM `{self.db_name('nova_api')}`.host_mappings "
             f"WHERE host = '{self.short}-compute';")
-        return rows.strip() not in ("", "0")
+        if rows.strip() not in ("", "0"):
+            return True
+        # The scheduler's periodic discovery can lag by a minute on a busy machine.
+        registered = self.infra("mariadb").sql(
+            f"SELECT COUNT(*) FROM `{self.db_name('nova')}`.compute_nodes "
+            f"WHERE host = '{self.short}-compute' AND deleted = 0;")
+        if registered.strip() not in ("", "0"):
+            self.run_tool([str(self.lab.venv_bin("nova-manage")), "--config-file",
+                           str(self.api.conf_path), "cell_v2", "discover_hosts"])
+        return False
 
 
 class CinderApi(ApiService):

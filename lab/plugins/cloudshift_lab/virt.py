@@ -2,17 +2,27 @@
 
 Nova's FakeDriverWithoutFakeNodes keeps its node identity across restarts but
 has no disks: createImage of an image-booted server would leave an empty image.
+Volume snapshots of attached
+NFS volumes are "assisted" by the hypervisor: Cinder writes the qcow2 overlay
+and waits for Nova; on delete the hypervisor merges the files. This driver does
+both with qemu-img (no guest writes to redirect).
+
 This driver copies the boot image into <instances_path>/<uuid>/disk at spawn
 and uploads that file on snapshot, so ephemeral servers carry real bytes.
 """
 
+import hashlib
+import json
 import os
 import shutil
+import subprocess
 
 from nova.compute import task_states
 from nova import conf
 from nova.image import glance
+from nova import objects
 from nova.virt import fake
+from nova.volume import cinder
 
 CONF = conf.CONF
 
@@ -53,3 +63,40 @@ class LabDriver(fake.FakeDriverWithoutFakeNodes):
                         destroy_disks, destroy_secrets)
         if destroy_disks:
             shutil.rmtree(os.path.dirname(disk_path(instance)), ignore_errors=True)
+
+    # -- assisted volume snapshots (Cinder's NFS driver, attached volumes) ---
+
+    def volume_snapshot_create(self, context, instance, volume_id, create_info):
+        # Cinder has created the overlay; a real hypervisor would now point the
+        # guest at it. Report Nova's part as done.
+        cinder.API().update_snapshot_status(context, create_info["snapshot_id"], "creating")
+
+    def volume_snapshot_delete(self, context, instance, volume_id, snapshot_id, delete_info):
+        try:
+            directory = self._volume_dir(context, instance, volume_id)
+            # Cinder's info file names the file the guest writes to.
+            with open(os.path.join(directory, f"volume-{volume_id}.info")) as info:
+                active = os.path.join(directory, json.load(info)["active"])
+            if delete_info.get("merge_target_file") is None:
+                # Pull the base into the active file: it no longer needs it.
+                new_base = delete_info.get("file_to_merge")
+                backing = ["-b", os.path.join(directory, new_base), "-F", "qcow2"] \
+                    if new_base else ["-b", ""]
+                subprocess.run(["qemu-img", "rebase", "-f", "qcow2", *backing, active],
+                               check=True, capture_output=True)
+            else:
+                subprocess.run(["qemu-img", "commit", "-f", "qcow2",
+                                os.path.join(directory, delete_info["file_to_merge"])],
+                               check=True, capture_output=True)
+        except Exception:
+            cinder.API().update_snapshot_status(context, snapshot_id, "error_deleting")
+            raise
+        cinder.API().update_snapshot_status(context, snapshot_id, "deleting")
+
+    @staticmethod
+    def _volume_dir(context, instance, volume_id):
+        bdm = objects.BlockDeviceMapping.get_by_volume_and_instance(
+            context, volume_id, instance.uuid)
+        data = json.loads(bdm.connection_info)["data"]
+        digest = hashlib.md5(data["export"].encode(), usedforsecurity=False).hexdigest()
+        return os.path.join(data["mount_point_base"], digest)
