@@ -228,6 +228,9 @@ class CinderApi(ApiService):
         write_if_changed(etc / "api-paste.ini",
                          self.lab.package_file("etc/cinder/api-paste.ini").read_text())
         write_if_changed(etc / "nfs_shares", self.share + "\n")
+        # Without it the API refuses every list filter (name=..., status=...).
+        write_if_changed(etc / "resource_filters.json",
+                         self.lab.package_file("etc/cinder/resource_filters.json").read_text())
         write_if_changed(self.conf_path, ini({
             "DEFAULT": {
                 "use_stderr": True,
@@ -241,6 +244,7 @@ class CinderApi(ApiService):
                 "default_volume_type": "__DEFAULT__",
                 "glance_api_servers": self.cloud.member("glance").url,
                 "osapi_volume_workers": 1,
+                "resource_query_filters_file": etc / "resource_filters.json",
             },
             "database": {"connection": self.db_url("cinder")},
             "keystone_authtoken": self.authtoken(),
@@ -309,6 +313,8 @@ class CinderVolume(CinderDaemon):
                 text = log.read()
         except OSError:
             return False
+        # Only this start's lines (the log keeps earlier runs).
+        text = text[text.rfind(b"labctl starts " + self.name.encode()):]
         if b"Failed to initialize driver" in text:
             raise LabError(f"{self.name}: the NFS driver did not start\n{self.log_tail()}")
         return b"Driver initialization completed successfully" in text
