@@ -97,6 +97,16 @@ class ImageCopier:
     def run(self):
         params = self.params
         started = time.time()
+        server_id = None
+        if params["server"]:
+            # A verified copy of this server's disk means done: no new snapshot.
+            from ansible_collections.cloudshift.migrate.plugins.module_utils.instance import find_server
+
+            server_id = find_server(self.source_conn, params["server"]).id
+            done = [i for i in self.dest.find(params["name"]) if i.get(PROP_SERVER) == server_id
+                    and i.get("status") == "active" and str(i.get(PROP_VERIFIED)).lower() == "true"]
+            if done:
+                return dict(image=_summary(done[0]), source_image=None)
         source = self.source_image()
         if source is None:  # check mode, snapshot not made yet
             self.module.plan("copy the snapshot into image %s in the destination cloud, verified by sha512" % params["name"])
@@ -121,6 +131,8 @@ class ImageCopier:
             return dict(image=None, source_image=_summary(source))
         properties = dict(params["properties"] or {})
         properties[PROP_SOURCE] = source["id"]
+        if server_id:
+            properties[PROP_SERVER] = server_id
         if params["migration_id"]:
             properties[PROP_MIGRATION] = params["migration_id"]
         for key in ("min_disk", "min_ram"):

@@ -146,7 +146,7 @@ class InstanceInfo(OpenStackMigrateModule):
             raise MigrateError("server must not be empty")
         manifest = gather(self.conn, self.params["server"], tuple(self.params["allow_status"]))
         self.record(
-            "server", manifest["id"], phase="gather", status="done",
+            "gather", manifest["id"], phase="gather", status="done",
             data=dict(name=manifest["name"], status=manifest["status"],
                       boot_from_volume=manifest["boot_from_volume"],
                       flavor=manifest["flavor"]["name"], addresses=manifest["addresses"],
