@@ -14,7 +14,7 @@ export CLOUDSHIFT_LEDGER_DIR ?= $(ROOT)/.lab/ledger
 export PATH := $(VENV)/bin:$(PATH)
 
 .PHONY: help venv sync lab-install lab-up lab-down lab-status demo test sanity units integration \
-        pytest molecule lint build bench-smoke changelog clean bench-stream
+        pytest molecule lint build bench-smoke changelog clean bench-stream bench-fleet
 
 help:
 	@echo "make demo          bring the lab up, move a disk image from lab-source to lab-destination"
@@ -22,6 +22,7 @@ help:
 	@echo "make lab-up | lab-down | lab-status | lab-install"
 	@echo "make sanity | units | lint | build | molecule | integration | pytest   one stage of make test"
 	@echo "make bench-stream  benchmark: a disk into Glance (manual way, curl, the module)"
+	@echo "make bench-fleet   benchmark: 20 servers in one migrate_instance run vs one at a time"
 	@echo "make sync          mirror the tree into .build/collections for ansible-playbook/ansible-doc"
 	@echo "make changelog     lint the changelog fragments"
 
@@ -63,3 +64,6 @@ changelog: venv
 
 clean:
 	rm -rf .build tests/output
+
+bench-fleet: sync lab-up
+	python3 bench/migrate_fleet.py

@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Benchmark: N servers moved by migrate_instance in one playbook run vs one at a time.
+
+Creates N volume-backed servers in the lab's source cloud (lab/playbooks/instance_fixtures.yml,
+each a 1 GiB boot volume and a 1 GiB data volume with 2 MiB of known data), then
+
+  (a) serial:   one ansible-playbook run per server, one after the other (the way a
+                hand-written per-server playbook or a shell loop moves a fleet);
+  (b) parallel: one ansible-playbook run with all N servers (--forks N).
+
+Half of the servers go each way (different servers, same shape), and the serial time is
+the measured time for its half scaled to N - unless --full-serial, which moves N more
+servers one at a time. Prints seconds per server for both and the ratio (a)/(b).
+Needs the lab up (make bench-fleet does that).
+
+    python3 bench/migrate_fleet.py [--servers 20] [--full-serial]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VENV_BIN = os.path.join(ROOT, ".venv", "bin")
+FIXTURES = os.path.join(ROOT, "lab", "playbooks", "instance_fixtures.yml")
+
+
+def environment(ledger_dir):
+    env = dict(os.environ)
+    env.setdefault("OS_CLIENT_CONFIG_FILE", os.path.join(ROOT, ".lab", "clouds.yaml"))
+    env.setdefault("ANSIBLE_COLLECTIONS_PATH", os.path.join(ROOT, ".build", "collections"))
+    env.setdefault("ANSIBLE_PYTHON_INTERPRETER", os.path.join(VENV_BIN, "python"))
+    env["PATH"] = VENV_BIN + os.pathsep + env.get("PATH", "")
+    env["CLOUDSHIFT_LEDGER_DIR"] = ledger_dir
+    return env
+
+
+def run(args, env):
+    started = time.monotonic()
+    result = subprocess.run(["ansible-playbook", *args], env=env, stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True, check=False)
+    seconds = time.monotonic() - started
+    if result.returncode != 0:
+        sys.exit("failed: ansible-playbook %s\n%s" % (" ".join(args), result.stdout[-4000:]))
+    return seconds
+
+
+def migrate(servers, env):
+    return run(["cloudshift.migrate.migrate_instance", "--forks", str(max(5, len(servers))),
+                "-e", "source=lab-source", "-e", "destination=lab-destination",
+                "-e", json.dumps({"instance": servers}), "-e", "copy_host_server=copy-host"], env)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--servers", type=int, default=20)
+    parser.add_argument("--full-serial", action="store_true",
+                        help="move N servers one at a time too (no scaling)")
+    args = parser.parse_args()
+    subprocess.run([os.path.join(ROOT, "hack", "sync-collection")], check=True, stdout=subprocess.DEVNULL)
+    tag = uuid.uuid4().hex[:5]
+    parallel = ["fleet-%s-p%02d" % (tag, i) for i in range(args.servers)]
+    serial_count = args.servers if args.full_serial else max(2, args.servers // 2)
+    serial = ["fleet-%s-s%02d" % (tag, i) for i in range(serial_count)]
+    with tempfile.TemporaryDirectory() as ledger_dir:
+        env = environment(ledger_dir)
+        started = time.monotonic()
+        run([FIXTURES, "--forks", "10", "-e", json.dumps({"fixture_names": parallel + serial,
+                                                          "fixture_ephemeral_names": []})], env)
+        print("fixtures: %d servers in %.0f s" % (len(parallel + serial), time.monotonic() - started))
+
+        serial_seconds = 0.0
+        for name in serial:
+            seconds = migrate([name], env)
+            serial_seconds += seconds
+            print("  serial %s: %.1f s" % (name, seconds), flush=True)
+        serial_per_server = serial_seconds / len(serial)
+        serial_total = serial_per_server * args.servers
+
+        parallel_seconds = migrate(parallel, env)
+
+    print()
+    print("servers                        %d (each: 1 GiB boot + 1 GiB data volume, 2 MiB data each)" % args.servers)
+    print("(a) one at a time              %.0f s for %d servers%s (%.1f s a server)" % (
+        serial_total, args.servers, "" if args.full_serial else " (scaled from %d measured)" % len(serial),
+        serial_per_server))
+    print("(b) one run, --forks %-9d %.0f s (%.1f s a server)" % (
+        max(5, args.servers), parallel_seconds, parallel_seconds / args.servers))
+    print("ratio (a)/(b)                  %.2fx  (goal >= 4x)" % (serial_total / parallel_seconds))
+
+
+if __name__ == "__main__":
+    main()

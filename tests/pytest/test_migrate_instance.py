@@ -1,0 +1,222 @@
+# -*- coding: utf-8 -*-
+"""The migrate_instance scenario end to end between the lab's two full clouds.
+
+A volume-backed server (boot + data volume, known bytes written into both) and
+an ephemeral server move in one playbook run; the destination volumes are
+compared byte for byte with the source, a re-run changes nothing, and a run
+killed mid-transfer resumes without leaving duplicates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.usefixtures("lab", "collection")
+
+PLAYBOOK = "cloudshift.migrate.migrate_instance"
+FIXTURES = os.path.join(ROOT, "lab", "playbooks", "instance_fixtures.yml")
+
+
+def connect(cloud):
+    import openstack
+
+    return openstack.connect(cloud=cloud)
+
+
+def sha512_file(path):
+    digest = hashlib.sha512()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(4 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def volume_file(conn, volume_id):
+    """The lab's NFS file of an attached volume (storage side)."""
+    volume = conn.block_storage.get_volume(volume_id)
+    attachment = volume.attachments[0]["attachment_id"]
+    info = conn.block_storage.get("/attachments/%s" % attachment, microversion="3.27").json()
+    data = info["attachment"]["connection_info"]
+    assert data["format"] == "raw", data
+    return os.path.join(data["export"].split(":", 1)[1], data["name"])
+
+
+def playbook(*args, ledger_dir, check=True, **popen):
+    env = dict(os.environ, CLOUDSHIFT_LEDGER_DIR=str(ledger_dir), ANSIBLE_FORCE_COLOR="0")
+    command = ["ansible-playbook", *args]
+    if popen:
+        return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, **popen)
+    result = subprocess.run(command, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
+    if check:
+        assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    return result
+
+
+def recap(output):
+    """{host: {ok: n, changed: n, failed: n, ...}} from PLAY RECAP."""
+    hosts = {}
+    for host, counts in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", output, re.M):
+        hosts[host] = dict((k, int(v)) for k, v in re.findall(r"(\w+)=(\d+)", counts))
+    return hosts
+
+
+def migrate_args(servers, **extra):
+    args = ["-e", "source=lab-source", "-e", "destination=lab-destination",
+            "-e", json.dumps({"instance": servers}), "-e", "copy_host_server=copy-host",
+            "-e", "verify_read_back=true"]
+    for key, value in extra.items():
+        args += ["-e", json.dumps({key: value})]
+    return [PLAYBOOK] + args
+
+
+@pytest.fixture(scope="module")
+def ledger_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("ledger")
+
+
+@pytest.fixture(scope="module")
+def migrated(ledger_dir):
+    tag = uuid.uuid4().hex[:6]
+    web, eph = "web-%s" % tag, "eph-%s" % tag
+    playbook(FIXTURES, "-e", json.dumps({"fixture_names": [web], "fixture_ephemeral_names": [eph]}),
+             ledger_dir=ledger_dir)
+    source = connect("lab-source")
+    server = source.compute.find_server(web)
+    before = {}
+    for attachment in source.compute.volume_attachments(server):
+        before[attachment.device] = sha512_file(volume_file(source, attachment.volume_id))
+    eph_server = source.compute.find_server(eph)
+    eph_disk = os.path.join(ROOT, ".lab", "data", "source-nova-api", "instances", eph_server.id, "disk")
+    eph_sha512 = sha512_file(eph_disk)
+    started = time.monotonic()
+    result = playbook(*migrate_args([web, eph]), ledger_dir=ledger_dir)
+    return dict(web=web, eph=eph, before=before, eph_sha512=eph_sha512, output=result.stdout,
+                seconds=time.monotonic() - started, source_ids={web: server.id, eph: eph_server.id})
+
+
+def test_volume_backed_server_moves_byte_for_byte(migrated):
+    dest = connect("lab-destination")
+    server = dest.compute.find_server(migrated["web"])
+    assert server is not None and server.status == "ACTIVE"
+    after = {}
+    for attachment in dest.compute.volume_attachments(server):
+        volume = dest.block_storage.get_volume(attachment.volume_id)
+        device = "/dev/" + volume.name.rsplit("-", 1)[1]
+        after[device] = sha512_file(volume_file(dest, attachment.volume_id))
+    assert after == migrated["before"]
+    assert len(after) == 2
+    assert server.key_name == "ops"
+    assert sorted(g["name"] for g in server.security_groups) == ["default", "web"]
+    groups = [g for g in dest.network.security_groups(name="web")]
+    assert len(groups) == 1
+    ports = sorted(r.port_range_min for r in dest.network.security_group_rules(security_group_id=groups[0].id)
+                   if r.port_range_min)
+    assert ports == [22, 80, 443]
+
+
+def test_ephemeral_server_moves_through_a_snapshot(migrated):
+    dest = connect("lab-destination")
+    server = dest.compute.find_server(migrated["eph"])
+    assert server is not None and server.status == "ACTIVE"
+    image = dest.image.find_image("%s-root" % migrated["eph"])
+    assert image.hash_value == migrated["eph_sha512"]
+    assert server.image["id"] == image.id
+
+
+def test_source_is_kept_and_temporaries_are_gone(migrated):
+    source = connect("lab-source")
+    for name in (migrated["web"], migrated["eph"]):
+        assert source.compute.find_server(name) is not None
+    leftovers = [v.name for v in source.block_storage.volumes() if (v.name or "").startswith("cloudshift-")]
+    assert leftovers == []
+    assert [s.name for s in source.block_storage.snapshots() if (s.name or "").startswith("cloudshift-")] == []
+    dest = connect("lab-destination")
+    assert [i.name for i in dest.image.images() if (i.name or "").startswith("cloudshift-")] == []
+
+
+def test_report_says_which_ips_changed(migrated, ledger_dir):
+    ledgers = [json.load(open(os.path.join(ledger_dir, name))) for name in os.listdir(ledger_dir)
+               if name.endswith(".json")]
+    entries = [e for ledger in ledgers for e in ledger["entries"].values() if e["type"] == "verify"]
+    by_name = dict((e["data"]["name"], e["data"]) for e in entries)
+    for name in (migrated["web"], migrated["eph"]):
+        assert by_name[name]["ips_changed"] is True
+        assert all(ip.startswith("10.20.") for ip in by_name[name]["new_ips"])
+        assert all(ip.startswith("10.10.") for ip in by_name[name]["old_ips"])
+    assert "ips_changed" in migrated["output"]
+
+
+def test_second_run_changes_nothing(migrated, ledger_dir):
+    result = playbook(*migrate_args([migrated["web"], migrated["eph"]]), ledger_dir=ledger_dir)
+    counts = recap(result.stdout)
+    assert counts and all(c["changed"] == 0 for c in counts.values()), counts
+
+
+def test_check_mode_stops_after_gather_and_plans(migrated, ledger_dir):
+    result = playbook(*migrate_args([migrated["web"]]), "--check", ledger_dir=ledger_dir)
+    assert "snapshot copy at the source" in result.stdout
+    counts = recap(result.stdout)
+    assert all(c["changed"] == 0 for c in counts.values()), counts
+
+
+def test_refuses_an_unknown_server(ledger_dir):
+    result = playbook(*migrate_args(["no-such-server"]), ledger_dir=ledger_dir, check=False)
+    assert result.returncode != 0
+    assert "no server 'no-such-server'" in result.stdout
+
+
+def test_refuses_an_unmapped_flavor_before_any_change(migrated, ledger_dir):
+    dest = connect("lab-destination")
+    keypairs = sorted(k.name for k in dest.compute.keypairs())
+    result = playbook(*migrate_args([migrated["web"]], flavor_map={"m1.small": "m9.huge"}),
+                      ledger_dir=ledger_dir, check=False)
+    assert result.returncode != 0
+    assert "no match at the destination for flavor m1.small" in result.stdout
+    assert sorted(k.name for k in dest.compute.keypairs()) == keypairs
+
+
+def test_killed_run_resumes_without_duplicates(tmp_path):
+    tag = uuid.uuid4().hex[:6]
+    web = "crash-%s" % tag
+    playbook(FIXTURES, "-e", json.dumps({"fixture_names": [web], "fixture_ephemeral_names": []}),
+             ledger_dir=tmp_path)
+    run = playbook(*migrate_args([web]), ledger_dir=tmp_path, start_new_session=True)
+    ledger = os.path.join(str(tmp_path), "instance-lab-source-lab-destination-%s.json" % web)
+    deadline = time.monotonic() + 300
+    killed = False
+    while time.monotonic() < deadline and run.poll() is None:
+        try:
+            entries = json.load(open(ledger))["entries"].values()
+        except (OSError, ValueError):
+            entries = []
+        # The first volume is in Glance; the second is being copied.
+        if any(e["type"] == "volume" for e in entries) and any(
+                e["type"] == "volume_copy" and e["source_id"] not in
+                [x["source_id"] for x in entries if x["type"] == "volume"] for e in entries):
+            os.killpg(run.pid, signal.SIGKILL)
+            killed = True
+            break
+        time.sleep(0.2)
+    run.wait()
+    assert killed, "the run ended before it could be killed"
+    result = playbook(*migrate_args([web]), ledger_dir=tmp_path)
+    dest = connect("lab-destination")
+    assert len([s for s in dest.compute.servers(name="^%s$" % web)]) == 1
+    names = [v.name for v in dest.block_storage.volumes() if (v.name or "").startswith(web)]
+    assert sorted(names) == ["%s-sda" % web, "%s-sdb" % web]
+    source = connect("lab-source")
+    assert [v.name for v in source.block_storage.volumes() if (v.name or "").startswith("cloudshift-")] == []
+    assert [i.name for i in dest.image.images() if (i.name or "").startswith("cloudshift-")] == []
+    assert "failed=0" in result.stdout
