@@ -13,11 +13,12 @@ export OS_CLIENT_CONFIG_FILE := $(ROOT)/.lab/clouds.yaml
 export CLOUDSHIFT_LEDGER_DIR ?= $(ROOT)/.lab/ledger
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: help venv sync lab-install lab-up lab-down lab-status demo test sanity units integration \
+.PHONY: help venv sync lab-install lab-up lab-down lab-status demo demo-image test sanity units integration \
         pytest molecule lint build bench-smoke changelog clean bench-stream bench-fleet
 
 help:
-	@echo "make demo          bring the lab up, move a disk image from lab-source to lab-destination"
+	@echo "make demo          bring the lab up, move two servers (volume-backed, ephemeral) from lab-source to lab-destination"
+	@echo "make demo-image    bring the lab up, move a disk image from lab-source to lab-destination"
 	@echo "make test          everything CI runs (the lab is started and stopped)"
 	@echo "make lab-up | lab-down | lab-status | lab-install"
 	@echo "make sanity | units | lint | build | molecule | integration | pytest   one stage of make test"
@@ -44,7 +45,15 @@ lab-down:
 lab-status:
 	@$(LAB) status
 
+# The main job: servers move between the lab's two clouds (a volume-backed web01 with a data
+# volume, an ephemeral cache01); the report (the ledger as a table) ends the output.
 demo: sync lab-up
+	ansible-playbook lab/playbooks/instance_fixtures.yml
+	ansible-playbook cloudshift.migrate.migrate_instance -e source=lab-source -e destination=lab-destination \
+	  -e '{"instance": ["web01", "cache01"]}' -e copy_host_server=copy-host -e verify_read_back=true
+
+# The first demo: one disk image between the two clouds' Glance.
+demo-image: sync lab-up
 	ansible-playbook cloudshift.migrate.demo
 
 test: venv

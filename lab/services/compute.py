@@ -114,6 +114,8 @@ class NovaApi(ApiService):
             "nova_sys_admin": self.privsep(self.conf_path),
             "privsep_osbrick": self.privsep(self.conf_path),
             "compute": {"cpu_allocation_ratio": 16.0},
+            # Fleets of test servers; the quota checks are tested with explicit limits.
+            "quota": {"instances": 200, "cores": 400, "ram": 409600},
             "notifications": {"notify_on_state_change": None},
         }))
         nova_manage = str(self.lab.venv_bin("nova-manage"))
@@ -245,6 +247,9 @@ class CinderApi(ApiService):
                 "glance_api_servers": self.cloud.member("glance").url,
                 "osapi_volume_workers": 1,
                 "resource_query_filters_file": etc / "resource_filters.json",
+                "quota_volumes": 500,
+                "quota_snapshots": 500,
+                "quota_gigabytes": 5000,
             },
             "database": {"connection": self.db_url("cinder")},
             "keystone_authtoken": self.authtoken(),
@@ -314,7 +319,7 @@ class CinderVolume(CinderDaemon):
         except OSError:
             return False
         # Only this start's lines (the log keeps earlier runs).
-        text = text[text.rfind(b"labctl starts " + self.name.encode()):]
+        text = text[max(text.rfind(b"labctl starts " + self.name.encode()), 0):]
         if b"Failed to initialize driver" in text:
             raise LabError(f"{self.name}: the NFS driver did not start\n{self.log_tail()}")
         return b"Driver initialization completed successfully" in text

@@ -47,7 +47,7 @@ class ImageCopier:
             return self._snapshot_server(params["server"])
         image = self.source.get(params["image"]) if _looks_like_id(params["image"]) else None
         if image is None:
-            found = [i for i in self.source.find(params["image"])]
+            found = list(self.source.find(params["image"]))
             if not found:
                 found = list(self.source_conn.image.images(name=params["image"]))
                 found = [self.source.get(i.id) for i in found]

@@ -77,6 +77,11 @@ actions:
   returned: always
   type: list
   elements: str
+ledger_entries:
+  description: Always empty; the module records nothing.
+  returned: always
+  type: list
+  elements: dict
 path:
   description: The file or block device to read.
   returned: success

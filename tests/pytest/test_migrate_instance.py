@@ -119,7 +119,7 @@ def test_volume_backed_server_moves_byte_for_byte(migrated):
     assert len(after) == 2
     assert server.key_name == "ops"
     assert sorted(g["name"] for g in server.security_groups) == ["default", "web"]
-    groups = [g for g in dest.network.security_groups(name="web")]
+    groups = list(dest.network.security_groups(name="web"))
     assert len(groups) == 1
     ports = sorted(r.port_range_min for r in dest.network.security_group_rules(security_group_id=groups[0].id)
                    if r.port_range_min)
@@ -213,7 +213,7 @@ def test_killed_run_resumes_without_duplicates(tmp_path):
     assert killed, "the run ended before it could be killed"
     result = playbook(*migrate_args([web]), ledger_dir=tmp_path)
     dest = connect("lab-destination")
-    assert len([s for s in dest.compute.servers(name="^%s$" % web)]) == 1
+    assert len(list(dest.compute.servers(name="^%s$" % web))) == 1
     names = [v.name for v in dest.block_storage.volumes() if (v.name or "").startswith(web)]
     assert sorted(names) == ["%s-sda" % web, "%s-sdb" % web]
     source = connect("lab-source")
