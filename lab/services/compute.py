@@ -249,6 +249,8 @@ class CinderApi(ApiService):
                 "resource_query_filters_file": etc / "resource_filters.json",
                 "quota_volumes": 500,
                 "quota_snapshots": 500,
+                # The default quota class in the database (10 volumes) would win.
+                "use_default_quota_class": False,
                 "quota_gigabytes": 5000,
             },
             "database": {"connection": self.db_url("cinder")},

@@ -147,7 +147,7 @@ class InstanceInfo(OpenStackMigrateModule):
         manifest = gather(self.conn, self.params["server"], tuple(self.params["allow_status"]))
         self.record(
             "gather", manifest["id"], phase="gather", status="done",
-            data=dict(name=manifest["name"], status=manifest["status"],
+            data=dict(name=manifest["name"],
                       boot_from_volume=manifest["boot_from_volume"],
                       flavor=manifest["flavor"]["name"], addresses=manifest["addresses"],
                       volumes=[v["id"] for v in manifest["volumes"]]))

@@ -102,7 +102,8 @@ def migrated(ledger_dir):
     eph_sha512 = sha512_file(eph_disk)
     started = time.monotonic()
     result = playbook(*migrate_args([web, eph]), ledger_dir=ledger_dir)
-    return dict(web=web, eph=eph, before=before, eph_sha512=eph_sha512, output=result.stdout,
+    return dict(web=web, eph=eph, before=before,
+                temporary="cloudshift-instance-lab-source-lab-destination-%s-%s-" % (web, eph), eph_sha512=eph_sha512, output=result.stdout,
                 seconds=time.monotonic() - started, source_ids={web: server.id, eph: eph_server.id})
 
 
@@ -139,16 +140,17 @@ def test_source_is_kept_and_temporaries_are_gone(migrated):
     source = connect("lab-source")
     for name in (migrated["web"], migrated["eph"]):
         assert source.compute.find_server(name) is not None
-    leftovers = [v.name for v in source.block_storage.volumes() if (v.name or "").startswith("cloudshift-")]
-    assert leftovers == []
-    assert [s.name for s in source.block_storage.snapshots() if (s.name or "").startswith("cloudshift-")] == []
+    prefix = migrated["temporary"]
+    assert [v.name for v in source.block_storage.volumes() if (v.name or "").startswith(prefix)] == []
+    assert [s.name for s in source.block_storage.snapshots() if (s.name or "").startswith(prefix)] == []
+    assert [i.name for i in source.image.images() if (i.name or "").startswith(prefix)] == []
     dest = connect("lab-destination")
-    assert [i.name for i in dest.image.images() if (i.name or "").startswith("cloudshift-")] == []
+    assert [i.name for i in dest.image.images() if (i.name or "").startswith(prefix)] == []
 
 
 def test_report_says_which_ips_changed(migrated, ledger_dir):
     ledgers = [json.load(open(os.path.join(ledger_dir, name))) for name in os.listdir(ledger_dir)
-               if name.endswith(".json")]
+               if name.endswith(".json") and not name.endswith(".report.json")]
     entries = [e for ledger in ledgers for e in ledger["entries"].values() if e["type"] == "verify"]
     by_name = dict((e["data"]["name"], e["data"]) for e in entries)
     for name in (migrated["web"], migrated["eph"]):
@@ -198,7 +200,7 @@ def test_killed_run_resumes_without_duplicates(tmp_path):
     killed = False
     while time.monotonic() < deadline and run.poll() is None:
         try:
-            entries = json.load(open(ledger))["entries"].values()
+            entries = list(json.load(open(ledger))["entries"].values())
         except (OSError, ValueError):
             entries = []
         # The first volume is in Glance; the second is being copied.
@@ -216,7 +218,9 @@ def test_killed_run_resumes_without_duplicates(tmp_path):
     assert len(list(dest.compute.servers(name="^%s$" % web))) == 1
     names = [v.name for v in dest.block_storage.volumes() if (v.name or "").startswith(web)]
     assert sorted(names) == ["%s-sda" % web, "%s-sdb" % web]
+    prefix = "cloudshift-instance-lab-source-lab-destination-%s-" % web
     source = connect("lab-source")
-    assert [v.name for v in source.block_storage.volumes() if (v.name or "").startswith("cloudshift-")] == []
-    assert [i.name for i in dest.image.images() if (i.name or "").startswith("cloudshift-")] == []
+    assert [v.name for v in source.block_storage.volumes() if (v.name or "").startswith(prefix)] == []
+    assert [s.name for s in source.block_storage.snapshots() if (s.name or "").startswith(prefix)] == []
+    assert [i.name for i in dest.image.images() if (i.name or "").startswith(prefix)] == []
     assert "failed=0" in result.stdout
