@@ -224,3 +224,33 @@ def test_killed_run_resumes_without_duplicates(tmp_path):
     assert [s.name for s in source.block_storage.snapshots() if (s.name or "").startswith(prefix)] == []
     assert [i.name for i in dest.image.images() if (i.name or "").startswith(prefix)] == []
     assert "failed=0" in result.stdout
+
+
+def test_running_root_disk_streamed_without_a_snapshot(tmp_path):
+    """For clouds that forbid snapshots: the root disk is read on the server itself (here the lab's
+    disk file stands for /dev/vda, read on localhost) after a quiesce command; the server keeps running."""
+    tag = uuid.uuid4().hex[:6]
+    eph = "dd-%s" % tag
+    playbook(FIXTURES, "-e", json.dumps({"fixture_names": [], "fixture_ephemeral_names": [eph]}),
+             ledger_dir=tmp_path)
+    source = connect("lab-source")
+    server = source.compute.find_server(eph)
+    disk = os.path.join(ROOT, ".lab", "data", "source-nova-api", "instances", server.id, "disk")
+    marker = tmp_path / "quiesced"
+    result = playbook(*migrate_args([eph], root_disk="stream", root_disk_host={eph: "localhost"},
+                                    root_disk_path={eph: disk}, quiesce_command="touch %s" % marker),
+                      ledger_dir=tmp_path)
+    assert marker.exists()
+    assert source.compute.get_server(server.id).status == "ACTIVE"
+    dest = connect("lab-destination")
+    image = dest.image.find_image("%s-root" % eph)
+    assert image is not None
+    assert image.properties.get("cloudshift_raw_sha512") == sha512_file(disk)
+    new = dest.compute.find_server(eph)
+    assert new.status == "ACTIVE" and new.image["id"] == image.id
+    assert [i.name for i in source.image.images() if (i.name or "").startswith("cloudshift-")
+            and server.id in (i.name or "")] == []
+    again = playbook(*migrate_args([eph], root_disk="stream", root_disk_host={eph: "localhost"},
+                                   root_disk_path={eph: disk}), ledger_dir=tmp_path)
+    assert all(c["changed"] == 0 for c in recap(again.stdout).values()), recap(again.stdout)
+    assert "failed=0" in result.stdout
