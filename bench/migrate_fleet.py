@@ -63,18 +63,24 @@ def main():
     parser.add_argument("--servers", type=int, default=20)
     parser.add_argument("--full-serial", action="store_true",
                         help="move N servers one at a time too (no scaling)")
+    parser.add_argument("--reuse", metavar="TAG",
+                        help="use the servers an earlier run created (fleet-TAG-*) instead of new ones")
+    parser.add_argument("--skip", action="append", default=[],
+                        help="leave out a server (for example one an interrupted run moved)")
     args = parser.parse_args()
     subprocess.run([os.path.join(ROOT, "hack", "sync-collection")], check=True, stdout=subprocess.DEVNULL)
-    tag = uuid.uuid4().hex[:5]
+    tag = args.reuse or uuid.uuid4().hex[:5]
     parallel = ["fleet-%s-p%02d" % (tag, i) for i in range(args.servers)]
     serial_count = args.servers if args.full_serial else max(2, args.servers // 2)
     serial = ["fleet-%s-s%02d" % (tag, i) for i in range(serial_count)]
+    serial = [name for name in serial if name not in args.skip]
     with tempfile.TemporaryDirectory() as ledger_dir:
         env = environment(ledger_dir)
         started = time.monotonic()
-        run([FIXTURES, "--forks", "10", "-e", json.dumps({"fixture_names": parallel + serial,
-                                                          "fixture_ephemeral_names": []})], env)
-        print("fixtures: %d servers in %.0f s" % (len(parallel + serial), time.monotonic() - started))
+        if not args.reuse:
+            run([FIXTURES, "--forks", "10", "-e", json.dumps({"fixture_names": parallel + serial,
+                                                              "fixture_ephemeral_names": []})], env)
+            print("fixtures: %d servers in %.0f s" % (len(parallel + serial), time.monotonic() - started))
 
         serial_seconds = 0.0
         for name in serial:
