@@ -131,9 +131,9 @@ def test_locate_volume_finds_the_copy_host_device(tmp_path):
     (by_id / "virtio-5f0c8a2e-0d7c-4b44-9-part1").touch()
     volume = Obj(attachments=[{"server_id": "copy", "attachment_id": "a1"}])
     conn = Conn(block_storage=BlockStorage(volume, {"driver_volume_type": "rbd", "name": "volumes/v"}))
-    path, how, _ = instance.locate_volume(conn, "5f0c8a2e-0d7c-4b44-9a57-3c5e1f4d2a10", "copy",
-                                          by_id_dir=str(by_id))
+    path, how, connection = instance.locate_volume(conn, "5f0c8a2e-0d7c-4b44-9a57-3c5e1f4d2a10", "copy", by_id_dir=str(by_id))
     assert (path, how) == (str(by_id / "virtio-5f0c8a2e-0d7c-4b44-9"), "device")
+    assert connection == {"driver_volume_type": "rbd", "name": "volumes/v"}
     with pytest.raises(MigrateError, match="no device for volume"):
         instance.locate_volume(conn, "99999999-0d7c-4b44-9a57-3c5e1f4d2a10", "copy", by_id_dir=str(by_id),
                                wait=0)
