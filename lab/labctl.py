@@ -38,6 +38,7 @@ from lab.services.base import Cloud, Lab, LabError, Service, write_private  # no
 from lab.services.glance import Glance  # noqa: E402
 from lab.services.keystone import Keystone  # noqa: E402
 from lab.services.mariadb import MariaDB  # noqa: E402
+from lab.services.moto import REQUIREMENTS as AWS_REQUIREMENTS, Moto  # noqa: E402
 from lab.services.rabbitmq import RabbitMQ  # noqa: E402
 
 REQUIREMENTS = HERE / "requirements-services.txt"
@@ -53,8 +54,8 @@ KINDS = {
 }
 
 # Shared by both clouds (one database server, one message broker with a vhost
-# per cloud).
-SHARED = {"mariadb": (MariaDB, 13306), "rabbitmq": (RabbitMQ, 35672)}
+# per cloud), and AWS (moto serves every region).
+SHARED = {"mariadb": (MariaDB, 13306), "rabbitmq": (RabbitMQ, 35672), "moto": (Moto, 14566)}
 
 # Two independent clouds; a port is overridden by LAB_<CLOUD>_<KIND>_PORT,
 # e.g. LAB_SOURCE_KEYSTONE_PORT. Processes without a port (conductor,
@@ -194,9 +195,36 @@ def _run(command: list[str]) -> None:
         raise LabError(f"`{' '.join(command[:4])} ...` failed")
 
 
+def install_aws(lab: Lab) -> None:
+    """moto in .lab/aws-venv: its own venv, so its pins never meet OpenStack's."""
+    venv = lab.state / "aws-venv"
+    python = venv / "bin" / "python"
+    stamp = venv / ".labctl-installed"
+    digest = hashlib.sha256(AWS_REQUIREMENTS.read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest and _python_version(str(python)) == PYTHON_VERSION:
+        return
+    uv = find_uv()
+    if _python_version(str(python)) != PYTHON_VERSION:
+        if venv.exists():
+            shutil.rmtree(venv)
+        lab.state.mkdir(parents=True, exist_ok=True)
+        _run([find_python(), "-m", "venv"] + (["--without-pip"] if uv else []) + [str(venv)])
+    log(f"installing {AWS_REQUIREMENTS.name} into {venv}")
+    if uv:
+        _run([uv, "pip", "install", "-q", "--python", str(python), "-r", str(AWS_REQUIREMENTS)])
+    else:
+        _run([str(python), "-m", "ensurepip"])
+        _run([str(python), "-m", "pip", "install", "-q", "-r", str(AWS_REQUIREMENTS)])
+    _run([str(python), "-m", "compileall", "-q", "-j", "0", "-x", r"/tests?/"]
+         + glob.glob(str(venv / "lib" / "python*" / "site-packages" / "moto")))
+    stamp.write_text(digest)
+
+
 def install(lab: Lab, services: list[Service]) -> None:
-    """Idempotent: Debian packages, the service venv, then bytecode."""
+    """Idempotent: Debian packages, the service venvs, then bytecode."""
     ensure_debian_packages(sorted({p for s in services for p in s.debian_packages}))
+    if any(isinstance(s, Moto) for s in services):
+        install_aws(lab)
     stamp = lab.venv / ".labctl-installed"
     inputs = hashlib.sha256(REQUIREMENTS.read_bytes())
     for path in sorted(PLUGINS.rglob("*")):

@@ -75,7 +75,7 @@ class ApiService(CloudPart, UwsgiService):
 
     @property
     def requires(self) -> list[Service]:
-        return [self.cloud.member("keystone")] + list(self.lab.shared)
+        return [self.cloud.member("keystone")] + [s for s in self.lab.shared if s.kind in ("mariadb", "rabbitmq")]
 
     databases: tuple = ()
 
