@@ -130,9 +130,13 @@ class AWSMigrateModule(MigrateModule):
     def session(self):
         if self._session is None:
             p = self.params
+            access_key, secret_key = p.get("access_key") or None, p.get("secret_key") or None
+            if bool(access_key) != bool(secret_key):
+                raise MigrateError("incomplete AWS credentials: give access_key and secret_key together "
+                                   "(or neither, for a profile or an instance role)")
             self._session = boto3.session.Session(
-                aws_access_key_id=p.get("access_key"), aws_secret_access_key=p.get("secret_key"),
-                aws_session_token=p.get("session_token"), profile_name=p.get("profile"))
+                aws_access_key_id=access_key, aws_secret_access_key=secret_key,
+                aws_session_token=p.get("session_token") or None, profile_name=p.get("profile") or None)
         return self._session
 
     def client(self, service, region):

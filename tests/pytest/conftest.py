@@ -61,3 +61,59 @@ def _strings(value):
             yield from _strings(item)
     elif isinstance(value, str):
         yield value
+
+
+@pytest.fixture(scope="session")
+def aws_lab():
+    """The lab's moto server (AWS), up for the session; its endpoint and keys in os.environ."""
+    started = subprocess.run(LAB + ["status", "moto"], stdout=subprocess.DEVNULL, check=False).returncode != 0
+    if started:
+        subprocess.run(LAB + ["up", "moto"], check=True)
+    with open(os.path.join(ROOT, ".lab", "aws.env")) as handle:
+        env = dict(line.strip().split("=", 1) for line in handle if "=" in line)
+    saved = dict((key, os.environ.get(key)) for key in env)
+    os.environ.update(env)
+    yield Moto(env["AWS_ENDPOINT_URL"])
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    if started:
+        subprocess.run(LAB + ["down", "moto"], check=True)
+
+
+class Moto:
+    """The lab extension's control endpoints (lab/aws/motolab.py)."""
+
+    def __init__(self, url):
+        self.url = url
+
+    def _call(self, method, path, payload=None):
+        import json
+        import urllib.request
+
+        data = None if payload is None else json.dumps(payload).encode()
+        request = urllib.request.Request(self.url + "/cloudshift-lab/" + path, data=data, method=method)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.load(response)
+
+    def reset(self, **config):
+        self._call("POST", "reset")
+        if config:
+            self.configure(**config)
+
+    def configure(self, **config):
+        return self._call("POST", "config", config)
+
+    def requests(self, action=None):
+        found = self._call("GET", "requests")
+        return [r for r in found if action is None or r["action"] == action]
+
+    def clear_requests(self):
+        self._call("DELETE", "requests")
+
+    def client(self, service, region):
+        import boto3
+
+        return boto3.client(service, region_name=region)
