@@ -245,7 +245,8 @@ class EbsCopier:
 
     def validate(self):
         key = self.p.get("kms_key_id")
-        encrypted = [item.source_id for item in self.items if item.encrypted]
+        # snapshot_only makes no copies: the key matters to the call that copies
+        encrypted = [item.source_id for item in self.items if item.encrypted and not self.p.get("snapshot_only")]
         if encrypted and not key:
             raise MigrateError(
                 "%s %s encrypted: give kms_key_id, a KMS key in %s (keys are regional, the source's key "
@@ -255,9 +256,14 @@ class EbsCopier:
             try:
                 metadata = self.kms.describe_key(KeyId=key)["KeyMetadata"]
             except Exception as exc:  # pylint: disable=broad-except
-                if error_code(exc) in ("NotFoundException", "InvalidArnException"):
+                if error_code(exc) not in ("NotFoundException", "InvalidArnException"):
+                    raise
+                if not self.module.check_mode:
                     raise MigrateError("kms_key_id %s: no such KMS key in %s" % (key, self.dst_region))
-                raise
+                # a plan may name a key that an earlier phase of the same run creates
+                self.module.warn("kms_key_id %s does not exist in %s yet: it must when the copies run" % (
+                    key, self.dst_region))
+                return
             if metadata.get("KeyState") not in (None, "Enabled"):
                 raise MigrateError("kms_key_id %s is %s, not Enabled" % (key, metadata.get("KeyState")))
             self.kms_key_arn = metadata["Arn"]
