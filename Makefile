@@ -24,6 +24,8 @@ help:
 	@echo "make sanity | units | lint | build | molecule | integration | pytest   one stage of make test"
 	@echo "make bench-stream  benchmark: a disk into Glance (manual way, curl, the module)"
 	@echo "make bench-fleet   benchmark: 20 servers in one migrate_instance run vs one at a time"
+	@echo "make bench-aws     benchmark: 50 EBS copies to another region vs the ideal and a one-by-one script"
+	@echo "make demo SCENARIO=aws   move two EC2 instances between regions on the lab's moto"
 	@echo "make sync          mirror the tree into .build/collections for ansible-playbook/ansible-doc"
 	@echo "make changelog     lint the changelog fragments"
 
@@ -47,10 +49,21 @@ lab-status:
 
 # The main job: servers move between the lab's two clouds (a volume-backed web01 with a data
 # volume, an ephemeral cache01); the report (the ledger as a table) ends the output.
+# make demo SCENARIO=aws: two EC2 instances from us-east-1 to ap-southeast-2 on the lab's moto.
+SCENARIO ?= instance
+AWS_ENV = set -a && . .lab/aws.env && set +a
 demo: sync lab-up
+ifeq ($(SCENARIO),aws)
+	$(AWS_ENV) && curl -s -o /dev/null -X POST -d '{"snapshot_seconds": 2, "copy_seconds": 5}' \
+	  http://127.0.0.1:14566/cloudshift-lab/config && \
+	  ansible-playbook lab/playbooks/aws_fixtures.yml -e '{"fixture_aws_names": ["app01", "app02"]}' && \
+	  ansible-playbook cloudshift.migrate.migrate_aws_region -e source_region=us-east-1 -e destination_region=ap-southeast-2 \
+	  -e '{"instance_tags": {"role": "app"}}' -e create_network=true -e create_kms_key=true
+else
 	ansible-playbook lab/playbooks/instance_fixtures.yml
 	ansible-playbook cloudshift.migrate.migrate_instance -e source=lab-source -e destination=lab-destination \
 	  -e '{"instance": ["web01", "cache01"]}' -e copy_host_server=copy-host -e verify_read_back=true
+endif
 
 # The first demo: one disk image between the two clouds' Glance.
 demo-image: sync lab-up
@@ -76,3 +89,7 @@ clean:
 
 bench-fleet: sync lab-up
 	python3 bench/migrate_fleet.py
+
+bench-aws: sync
+	@$(LAB) up moto
+	python3 bench/ebs_copy_fleet.py

@@ -394,6 +394,7 @@ class EbsCopier:
                 item.snapshot_id = snapshot["SnapshotId"]
                 item.snapshot_state = snapshot["State"]
                 item.snapshot_created = True
+                item.pending_since = self.clock()
                 self.snapshots_made += 1
                 self.module.record("aws_snapshot", item.volume_id, destination_id=item.snapshot_id, phase="snapshot",
                                    status="done", bytes=(item.size_gib or 0) * GIB,
@@ -461,13 +462,19 @@ class EbsCopier:
             self.sleep(self._interval(busy_until))
 
     def _interval(self, busy_until):
+        """Seconds to the next round: a twentieth of the age of the oldest work in flight
+        (the first to finish), 0.2 s to 30 s; sooner when a backoff ends."""
         now = self.clock()
-        pending = [i for i in self.items if i.copy_state != "completed"]
-        for item in pending:
+        in_flight = [i for i in self.items if (i.copy_id and i.copy_state != "completed")
+                     or (not i.copy_id and i.snapshot_state != "completed")]
+        for item in in_flight:
             if item.pending_since is None:
                 item.pending_since = now
-        oldest = min(item.pending_since for item in pending)
-        interval = min(POLL_MAX, max(POLL_MIN, POLL_FRACTION * (now - oldest)))
+        if in_flight:
+            oldest = min(item.pending_since for item in in_flight)
+            interval = min(POLL_MAX, max(POLL_MIN, POLL_FRACTION * (now - oldest)))
+        else:
+            interval = POLL_MAX
         if busy_until > now:
             interval = min(interval, max(0.05, busy_until - now))
         return interval
