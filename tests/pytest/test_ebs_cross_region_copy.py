@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -47,7 +45,7 @@ def parse(stdout, stderr=""):
 
 def make_volumes(ec2, count, size=1, encrypted=False):
     return [ec2.create_volume(Size=size, AvailabilityZone=SRC + "a", Encrypted=encrypted)["VolumeId"]
-            for _ in range(count)]
+            for unused in range(count)]
 
 
 def tagged_copies(ec2, migration_id):
@@ -217,7 +215,7 @@ def test_moto_restart_mid_run_then_rerun_continues(aws_lab, tmp_path):
     subprocess.run(LAB + ["down", "moto"], check=True, stdout=subprocess.DEVNULL)  # saves its state
     time.sleep(1)
     subprocess.run(LAB + ["up", "moto"], check=True, stdout=subprocess.DEVNULL)
-    out, _ = proc.communicate(timeout=300)
+    out = proc.communicate(timeout=300)[0]
     first = parse(out)
     assert len(tagged_copies(dst, "restart")) >= 2
     second = run_module(args, tmp_path)
