@@ -15,7 +15,8 @@
    snapshot as soon as it is ``completed`` with at most ``max_concurrent`` copies
    in flight, backing off with jitter on ``ResourceLimitExceeded`` and
    throttling; one DescribeSnapshots call per region and round, at an interval
-   that grows with the age of what is pending (a twentieth of it, 0.2 s to 30 s)
+   that grows with the age of what is pending (a twentieth of it, 0.2 s to 30 s;
+   once a copy finished in D seconds, younger ones are not looked at before 0.9 D)
    instead of a fixed 15 s;
 4. optionally create volumes from the copies and register AMIs for root volumes.
 """
@@ -472,7 +473,13 @@ class EbsCopier:
                 item.pending_since = now
         if in_flight:
             oldest = min(item.pending_since for item in in_flight)
-            interval = min(POLL_MAX, max(POLL_MIN, POLL_FRACTION * (now - oldest)))
+            age = now - oldest
+            interval = min(POLL_MAX, max(POLL_MIN, POLL_FRACTION * age))
+            # Copies of one run take about as long as each other: once one finished in D
+            # seconds, nothing younger than 0.9 D needs looking at.
+            seen = [i.copy_seconds for i in self.items if i.copy_seconds]
+            if seen and age < 0.9 * min(seen):
+                interval = min(POLL_MAX, max(interval, 0.9 * min(seen) - age))
         else:
             interval = POLL_MAX
         if busy_until > now:
