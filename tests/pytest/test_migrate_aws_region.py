@@ -102,8 +102,9 @@ def test_moves_instances_and_rerun_changes_nothing(aws_lab, instances, stand_in,
                                       fsfreeze_command=str(bin_dir / "fsfreeze")), ledger_dir=tmp_path)
     # app01 frozen around its snapshots, thawed after them; app02 crash-consistent (warned)
     recorded = calls(log)
-    assert [c for unused, c in recorded] == ["fsfreeze --freeze /srv/data", "fsfreeze --freeze /var/lib/app",
-                                        "fsfreeze --unfreeze /var/lib/app", "fsfreeze --unfreeze /srv/data"]
+    assert [c for unused, c in recorded] == [
+        "fsfreeze --freeze /srv/data", "fsfreeze --freeze /var/lib/app",
+        "fsfreeze --unfreeze /var/lib/app", "fsfreeze --unfreeze /srv/data"]
     app01_volumes = [m["Ebs"]["VolumeId"] for m in instances["app01"]["BlockDeviceMappings"]]
     snapshots = [r for r in aws_lab.requests("CreateSnapshot") if r["params"]["VolumeId"] in app01_volumes]
     assert len(snapshots) == 2
@@ -164,8 +165,9 @@ def test_failed_freeze_still_thaws(aws_lab, instances, stand_in, tmp_path):
                                       create_kms_key=True),
                       ledger_dir=tmp_path, check=False)
     assert result.returncode != 0
-    assert [c for unused, c in calls(log)] == ["fsfreeze --freeze /srv/data", "fsfreeze --freeze /fail",
-                                          "fsfreeze --unfreeze /fail", "fsfreeze --unfreeze /srv/data"]
+    assert [c for unused, c in calls(log)] == [
+        "fsfreeze --freeze /srv/data", "fsfreeze --freeze /fail",
+        "fsfreeze --unfreeze /fail", "fsfreeze --unfreeze /srv/data"]
     assert not os.listdir(bin_dir / "frozen")
     assert not aws_lab.requests("CreateSnapshot")
 
