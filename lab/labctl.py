@@ -40,6 +40,7 @@ from lab.services.keystone import Keystone  # noqa: E402
 from lab.services.mariadb import MariaDB  # noqa: E402
 from lab.services.moto import REQUIREMENTS as AWS_REQUIREMENTS, Moto  # noqa: E402
 from lab.services.rabbitmq import RabbitMQ  # noqa: E402
+from lab.services.site import DB_PORTS, HAPROXY_PORTS, WEB_PORTS, SiteHAProxy, SiteMariaDB, SiteWeb  # noqa: E402
 
 REQUIREMENTS = HERE / "requirements-services.txt"
 PLUGINS = HERE / "plugins"
@@ -72,6 +73,12 @@ CLOUDS = {
 }
 
 
+# The site to move (issue: migrate_site): three MariaDB servers, two web backends, HAProxy.
+SITE = dict([(name, (SiteMariaDB, port)) for name, port in DB_PORTS.items()]
+            + [(name, (SiteWeb, port)) for name, port in WEB_PORTS.items()]
+            + [("site-haproxy", (SiteHAProxy, HAPROXY_PORTS["web"]))])
+
+
 def build(lab: Lab) -> list[Service]:
     """All services of the lab, in start order."""
     services: list[Service] = []
@@ -79,6 +86,8 @@ def build(lab: Lab) -> list[Service]:
         service = cls(lab, kind, port)
         lab.shared.append(service)
         services.append(service)
+    for name, (cls, port) in SITE.items():
+        services.append(cls(lab, name, port))
     for short, ports in CLOUDS.items():
         cloud = Cloud(f"lab-{short}")
         for kind, port in ports.items():
@@ -94,6 +103,8 @@ def select(services: list[Service], names: list[str], with_requirements: bool) -
         return list(services)
     def aliases(service: Service) -> set:
         found = {service.name, service.kind}
+        if service.name.startswith("site-"):
+            found.add("site")
         if service.cloud:
             found |= {service.cloud.name, service.cloud.name[len("lab-"):]}
         return found

@@ -1,0 +1,197 @@
+"""A web site to move: three MariaDB servers, two web backends and HAProxy in front.
+
+- site-db0 (the old primary), site-db1 and site-db2 (the new cloud's nodes): MariaDB with
+  binary logs, GTIDs (gtid_strict_mode) and their own server_id, empty but for a database
+  "app" and three users: "admin" (everything, for the migration), "repl" (replication),
+  "app" (the application: reads and writes "app", no READ_ONLY ADMIN, so read_only stops it).
+  Replication between them is the scenario's business, not the lab's.
+- site-web-old and site-web-new: tiny HTTP servers answering "old" and "new".
+- site-haproxy: HAProxy with its runtime API on a unix socket (level admin), a server-state
+  file (so a reload keeps runtime changes), a TCP frontend for the database (backend "db",
+  servers old/new) and an HTTP frontend for the web (backend "web", servers old/new) with a
+  maintenance page switched by an ACL file.
+
+Endpoints and passwords for clients go to .lab/site.json (mode 0600).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from .base import HOST, Service, write_if_changed, write_private
+from .mariadb import MariaDB
+
+DB_PORTS = {"site-db0": 13400, "site-db1": 13401, "site-db2": 13402}
+WEB_PORTS = {"site-web-old": 13481, "site-web-new": 13482}
+HAPROXY_PORTS = {"web": 13480, "db": 13490}
+
+
+def site_file(lab) -> Path:
+    return lab.state / "site.json"
+
+
+def _update_site_file(lab, key: str, value: dict) -> None:
+    with lab._lock:  # pylint: disable=protected-access
+        path = site_file(lab)
+        data = json.loads(path.read_text()) if path.exists() else {}
+        data[key] = value
+        write_private(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+class SiteMariaDB(MariaDB):
+    kind = "site-mariadb"
+    tier = 0
+
+    @property
+    def server_id(self) -> int:
+        return self.port
+
+    def prepare(self) -> None:
+        Service.prepare(self)
+        write_if_changed(self.conf_path, "\n".join([
+            "[mysqld]",
+            f"datadir = {self.db_dir}",
+            f"socket = {self.socket_path}",
+            f"pid-file = {self.data_dir / 'mysqld.pid'}",
+            f"port = {self.port}",
+            f"bind-address = {HOST}",
+            "skip-name-resolve",
+            f"server_id = {self.server_id}",
+            f"log_bin = {self.data_dir / 'binlog'}",
+            "log_slave_updates = 1",
+            "binlog_format = ROW",
+            "gtid_strict_mode = 1",
+            f"gtid_domain_id = 0",
+            "innodb_buffer_pool_size = 64M",
+            "innodb_log_file_size = 16M",
+            "max_connections = 500",
+            "character-set-server = utf8mb4",
+            "",
+        ]))
+        import shutil
+
+        shutil.chown(self.data_dir, "mysql", "mysql")
+        if not (self.db_dir / "mysql").exists():
+            if self.db_dir.exists():
+                shutil.rmtree(self.db_dir)
+            self.run_tool(["mariadb-install-db", f"--defaults-file={self.conf_path}",
+                           "--user=mysql", "--auth-root-authentication-method=socket",
+                           "--skip-test-db"])
+
+    def password(self, user: str = "admin") -> str:
+        return self.lab.secret("site", user)
+
+    def ready_hook(self) -> None:
+        admin, repl, app = (self.password(u).replace("'", "''") for u in ("admin", "repl", "app"))
+        # Written to the binary log would make these "errant" transactions on a replica: keep them out.
+        self.sql("SET SESSION sql_log_bin = 0;\n"
+                 "CREATE DATABASE IF NOT EXISTS app;\n"
+                 f"CREATE USER IF NOT EXISTS 'admin'@'{HOST}' IDENTIFIED BY '{admin}';\n"
+                 f"GRANT ALL PRIVILEGES ON *.* TO 'admin'@'{HOST}' WITH GRANT OPTION;\n"
+                 f"CREATE USER IF NOT EXISTS 'repl'@'{HOST}' IDENTIFIED BY '{repl}';\n"
+                 f"GRANT REPLICATION SLAVE, REPLICATION SLAVE ADMIN ON *.* TO 'repl'@'{HOST}';\n"
+                 f"CREATE USER IF NOT EXISTS 'app'@'{HOST}' IDENTIFIED BY '{app}';\n"
+                 f"GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, INDEX, ALTER ON app.* TO 'app'@'{HOST}';\n")
+        _update_site_file(self.lab, self.name, {
+            "host": HOST, "port": self.port, "socket": str(self.socket_path), "server_id": self.server_id,
+            "users": {u: self.password(u) for u in ("admin", "repl", "app")},
+        })
+
+
+class SiteWeb(Service):
+    """A web backend that answers with its name ("old" or "new")."""
+
+    kind = "site-web"
+    tier = 0
+
+    @property
+    def label(self) -> str:
+        return self.name.rsplit("-", 1)[1]
+
+    def prepare(self) -> None:
+        super().prepare()
+        (self.data_dir / "www").mkdir(parents=True, exist_ok=True)
+        write_if_changed(self.data_dir / "www" / "index.html", f"{self.label}\n")
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "http.server", "--bind", HOST, "--directory",
+                str(self.data_dir / "www"), str(self.port)]
+
+    def ready_hook(self) -> None:
+        _update_site_file(self.lab, self.name, {"url": self.url})
+
+
+class SiteHAProxy(Service):
+    kind = "site-haproxy"
+    debian_packages = ("haproxy",)
+    tier = 1  # after the backends, so that its first health checks find them
+
+    @property
+    def health_url(self):
+        return None  # a TCP connect to the web frontend
+
+    @property
+    def socket_path(self) -> Path:
+        return self.data_dir / "admin.sock"
+
+    @property
+    def conf_path(self) -> Path:
+        return self.data_dir / "haproxy.cfg"
+
+    def prepare(self) -> None:
+        super().prepare()
+        data = self.data_dir
+        (data / "maintenance.acl").touch()
+        state = data / "server-state"
+        if not state.exists():
+            state.write_text("")
+        db = DB_PORTS
+        write_if_changed(self.conf_path, "\n".join([
+            "global",
+            f"    stats socket {self.socket_path} mode 600 level admin expose-fd listeners",
+            f"    server-state-file {state}",
+            f"    pidfile {data / 'haproxy.pid'}",
+            "    maxconn 2000",
+            "",
+            "defaults",
+            "    timeout connect 2s",
+            "    timeout client 60s",
+            "    timeout server 60s",
+            "    load-server-state-from-file global",
+            "",
+            "frontend web",
+            f"    bind {HOST}:{self.port}",
+            "    mode http",
+            f"    acl maintenance path_beg -f {data / 'maintenance.acl'}",
+            '    http-request return status 503 content-type text/plain string "maintenance" if maintenance',
+            "    default_backend web",
+            "",
+            "backend web",
+            "    mode http",
+            f"    server old {HOST}:{WEB_PORTS['site-web-old']} check inter 1s",
+            f"    server new {HOST}:{WEB_PORTS['site-web-new']} check inter 1s disabled",
+            "",
+            "frontend db",
+            f"    bind {HOST}:{HAPROXY_PORTS['db']}",
+            "    mode tcp",
+            "    default_backend db",
+            "",
+            "backend db",
+            "    mode tcp",
+            f"    server old {HOST}:{db['site-db0']}",
+            f"    server new {HOST}:{db['site-db1']} disabled",
+            "",
+        ]))
+
+    def command(self) -> list[str]:
+        return ["haproxy", "-db", "-f", str(self.conf_path)]
+
+    def ready_hook(self) -> None:
+        _update_site_file(self.lab, "site-haproxy", {
+            "socket": str(self.socket_path), "config": str(self.conf_path),
+            "server_state_file": str(self.data_dir / "server-state"),
+            "maintenance_acl": str(self.data_dir / "maintenance.acl"),
+            "web_url": self.url, "db": {"host": HOST, "port": HAPROXY_PORTS["db"]},
+        })

@@ -1,0 +1,135 @@
+# -*- coding: utf-8 -*-
+# Copyright: cloudshift.migrate contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The database flip in one call: freeze -> final position -> wait -> promote -> switch traffic.
+
+Engine-agnostic: the engine (db/mariadb.py) runs the statements; this runs the
+steps in order, times each, aborts cleanly (old primary writable again, nothing else
+changed) when the candidate does not catch up, and does the slow parts - repointing
+the other replicas, attaching the old primary to the new one - after traffic moved.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import time
+
+from ansible_collections.cloudshift.migrate.plugins.module_utils.base import MigrateError
+from ansible_collections.cloudshift.migrate.plugins.module_utils.traffic import haproxy
+
+
+class Switchover:
+    def __init__(self, module, engine, primary, candidate, others, traffic=None):
+        self.module = module
+        self.p = module.params
+        self.engine = engine
+        self.primary, self.candidate, self.others = primary, candidate, others
+        self.traffic = traffic or {}
+        self.proxy = haproxy.HAProxy(self.traffic["socket"]) if self.traffic.get("socket") else None
+        self.timings = {}
+        self.log = engine.log
+
+    def timed(self, step, function, *args):
+        started = time.monotonic()
+        try:
+            return function(*args)
+        finally:
+            self.timings[step] = round((time.monotonic() - started) * 1000.0, 3)
+
+    def already_done(self, facts):
+        c, p = facts["candidate"], facts["primary"]
+        return c["replica"] is None and not c["read_only"] and p["read_only"]
+
+    def switch_traffic(self):
+        if not self.proxy or not self.traffic.get("backend"):
+            return False
+        changed = haproxy.switch(self.proxy, self.traffic["backend"], self.traffic["activate"],
+                                 self.traffic.get("deactivate") or [], self.log)
+        if changed and self.traffic.get("state_file"):
+            self.proxy.save_state(self.traffic["state_file"])
+        return changed
+
+    def maintenance(self, on):
+        if not self.proxy or not self.traffic.get("maintenance_acl"):
+            return False
+        return haproxy.maintenance(self.proxy, self.traffic["maintenance_acl"],
+                                   self.traffic.get("maintenance_value") or "/", on, self.log)
+
+    def run(self):
+        p = self.p
+        nodes = [self.primary, self.candidate] + self.others
+        self.timed("connect", lambda: [node.connect() for node in nodes])
+        facts = dict(primary=self.engine.status(self.primary), candidate=self.engine.status(self.candidate))
+        if self.already_done(facts):
+            return self.finish(facts, flipped=False)
+        facts, problems = self.timed("preflight", self.engine.preflight, self.primary, self.candidate, self.others,
+                                     p["max_lag"], p["allowed_writers"], p["login_user"])
+        if problems:
+            raise MigrateError("preflight refused the switchover: " + "; ".join(problems), facts=facts)
+        plan = ["freeze %s (read_only)" % self.primary.name, "read its final position",
+                "wait up to %ss for %s to apply it" % (p["wait_timeout"], self.candidate.name),
+                "promote %s (stop and reset replication, read_only off)" % self.candidate.name]
+        if self.traffic.get("backend"):
+            plan.append("switch %s to %s" % (self.traffic["backend"], self.traffic["activate"]))
+        plan += ["repoint %s to %s" % (node.name, self.candidate.name) for node in self.others]
+        if p["attach_old_primary"]:
+            plan.append("attach %s as a replica of %s" % (self.primary.name, self.candidate.name))
+        if self.module.check_mode:
+            # the preflight passed: the plan is what a real run does
+            for step in plan:
+                self.module.plan(step)
+            return dict(facts=facts, timings=self.timings, positions={}, outage_ms=None, flipped=False)
+        self.module.changed = True  # from here on the statements themselves are the actions
+        return self.flip(facts)
+
+    def flip(self, facts):
+        p = self.p
+        positions = {}
+        maintenance = self.timed("maintenance_on", self.maintenance, True)
+        started = time.monotonic()
+        self.timed("freeze", self.engine.freeze, self.primary)
+        positions["primary_final"] = self.timed("position", self.engine.position, self.primary)
+        caught_up = self.timed("wait", self.engine.wait, self.candidate, positions["primary_final"], p["wait_timeout"])
+        if not caught_up:
+            self.timed("abort", self.engine.unfreeze, self.primary)
+            if maintenance:
+                self.maintenance(False)
+            raise MigrateError(
+                "%s did not apply %s within %ss: aborted - %s is writable again, nothing else changed" % (
+                    self.candidate.name, positions["primary_final"], p["wait_timeout"], self.primary.name),
+                positions=positions, timings=self.timings, aborted=True)
+        self.timed("promote", self.engine.promote, self.candidate)
+        self.timed("switch", self.switch_traffic)
+        outage = round((time.monotonic() - started) * 1000.0, 3)
+        if maintenance:
+            self.timed("maintenance_off", self.maintenance, False)
+        result = self.finish(facts, flipped=True)
+        result["positions"].update(positions)
+        result["outage_ms"] = outage
+        return result
+
+    def finish(self, facts, flipped):
+        """After the flip (or on a re-run): traffic, other replicas, the old primary - each only if needed."""
+        p = self.p
+        changed = flipped
+        if not flipped and self.switch_traffic():
+            changed = True
+        for node in self.others:
+            status = self.engine.status(node)
+            if not self.engine.replicates_from(status, self.candidate):
+                if self.module.plan("repoint %s to %s" % (node.name, self.candidate.name)):
+                    self.timed("repoint_" + node.name, self.engine.follow, node, self.candidate,
+                               p["replication_user"], p["replication_password"])
+                changed = True
+        if p["attach_old_primary"]:
+            status = self.engine.status(self.primary)
+            if not self.engine.replicates_from(status, self.candidate):
+                if self.module.plan("attach %s as a replica of %s" % (self.primary.name, self.candidate.name)):
+                    self.timed("attach_old_primary", self.engine.follow, self.primary, self.candidate,
+                               p["replication_user"], p["replication_password"], True)
+                changed = True
+        if changed:
+            self.module.changed = True
+        positions = dict(candidate=self.engine.status(self.candidate)["position"])
+        return dict(facts=facts, timings=self.timings, positions=positions, outage_ms=None, flipped=flipped)

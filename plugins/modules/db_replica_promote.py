@@ -1,0 +1,245 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: cloudshift.migrate contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: db_replica_promote
+short_description: Promote a database replica to primary in one call - freeze, catch up, promote, switch traffic
+version_added: 0.4.0
+description:
+  - The whole database flip of a site move as one module call, so that the write outage is the
+    database's own time (tens of milliseconds), not Ansible's (seconds per task).
+  - "Steps: preflight (the candidate replicates from the primary and runs, lags at most O(max_lag), has no errant
+    transactions; no account other than O(login_user) and O(allowed_writers) holds C(READ_ONLY ADMIN) on the primary,
+    which would let it write through the freeze) - optional maintenance page - freeze the primary (C(read_only))
+    - read its final GTID position - wait for the candidate to apply it (C(MASTER_GTID_WAIT), at most
+    O(wait_timeout)) - promote the candidate (stop and reset replication, C(read_only) off) - switch the
+    load balancer (HAProxy runtime API, O(traffic)) - maintenance page off. Then, outside the outage, the
+    O(replicas) are repointed to the new primary and, with O(attach_old_primary), the old primary becomes a
+    read-only replica of the new one, so that a revert is the same call with O(primary) and O(candidate) swapped."
+  - If the candidate does not catch up in time the flip aborts - the old primary is writable again (and the
+    maintenance page gone), nothing else changed.
+  - Idempotent - when the candidate is already a writable non-replica and the old primary read-only, only the
+    missing follow-up steps run. Check mode runs the preflight only and returns the plan.
+  - Engines - MariaDB (and MySQL-compatible GTID servers through the same statements). PostgreSQL is planned
+    behind the same interface.
+author:
+  - cloudshift.migrate engineers (@cloudshift)
+options:
+  engine:
+    description: The database engine.
+    type: str
+    choices: [mariadb]
+    default: mariadb
+  primary:
+    description:
+      - The current primary - C(host) and C(port) (or C(socket)); optional C(name), C(user), C(password) (else
+        O(login_user), O(login_password)), and C(replication_host)/C(replication_port) when replicas reach it by
+        another address.
+    type: dict
+    required: true
+  candidate:
+    description: The replica to promote, as O(primary).
+    type: dict
+    required: true
+  replicas:
+    description: Other replicas (of the primary or the candidate) to repoint to the candidate, as O(primary).
+    type: list
+    elements: dict
+    default: []
+  login_user:
+    description: The account the module connects with (needs replication admin rights and C(READ_ONLY ADMIN)).
+    type: str
+    required: true
+  login_password:
+    description: Its password.
+    type: str
+  replication_user:
+    description: The account replicas connect to the new primary with (for O(replicas) and O(attach_old_primary)).
+    type: str
+  replication_password:
+    description: Its password.
+    type: str
+  max_lag:
+    description: The candidate's replication lag allowed by the preflight, in seconds.
+    type: int
+    default: 5
+  wait_timeout:
+    description: Seconds the candidate may take to apply the final position before the flip aborts.
+    type: float
+    default: 10
+  allowed_writers:
+    description: Accounts (C(name) or C('name'@'host')) allowed to hold C(READ_ONLY ADMIN), such as a monitoring user.
+    type: list
+    elements: str
+    default: []
+  attach_old_primary:
+    description: Make the old primary a replica of the new one afterwards (the revert path).
+    type: bool
+    default: true
+  traffic:
+    description:
+      - The load balancer switch, made right after the promotion (HAProxy runtime API, no reload).
+      - C(socket) (the admin socket), C(backend), C(activate) (the server to make ready), C(deactivate) (servers to
+        put in maintenance, their sessions cut), C(state_file) (HAProxy's server-state file, written so that a reload
+        keeps the change), C(maintenance_acl) and C(maintenance_value) (an ACL file whose value shows a maintenance
+        page during the flip; default value C(/)).
+    type: dict
+    default: {}
+extends_documentation_fragment:
+  - cloudshift.migrate.ledger
+  - cloudshift.migrate.attributes
+requirements:
+  - PyMySQL
+"""
+
+EXAMPLES = r"""
+- name: Flip the site's database to the new cloud
+  cloudshift.migrate.db_replica_promote:
+    primary: {name: old-db, host: 10.0.0.10, port: 3306}
+    candidate: {name: new-db1, host: 10.20.0.11, port: 3306}
+    replicas:
+      - {name: new-db2, host: 10.20.0.12, port: 3306}
+    login_user: admin
+    login_password: "{{ vault_db_admin_password }}"
+    replication_user: repl
+    replication_password: "{{ vault_db_repl_password }}"
+    traffic:
+      socket: /run/haproxy/admin.sock
+      backend: db
+      activate: new
+      deactivate: [old]
+      state_file: /var/lib/haproxy/server-state
+    migration_id: shop-2026-12
+  register: flip
+
+- name: Revert - the same call, reversed
+  cloudshift.migrate.db_replica_promote:
+    primary: {name: new-db1, host: 10.20.0.11, port: 3306}
+    candidate: {name: old-db, host: 10.0.0.10, port: 3306}
+    replicas:
+      - {name: new-db2, host: 10.20.0.12, port: 3306}
+    login_user: admin
+    login_password: "{{ vault_db_admin_password }}"
+    replication_user: repl
+    replication_password: "{{ vault_db_repl_password }}"
+    traffic: {socket: /run/haproxy/admin.sock, backend: db, activate: old, deactivate: [new]}
+"""
+
+RETURN = r"""
+actions:
+  description: Every statement and load balancer command run, in order (passwords masked); in check mode the plan.
+  returned: always
+  type: list
+  elements: str
+  sample: ["old-db: SET GLOBAL read_only = 1", "new-db1: SELECT MASTER_GTID_WAIT('0-13400-1042', 10.0)"]
+positions:
+  description: C(primary_final) (the old primary's last GTID position) and C(candidate) (the new primary's).
+  returned: always
+  type: dict
+timings:
+  description: Milliseconds of each step (connect, preflight, freeze, position, wait, promote, switch, ...).
+  returned: always
+  type: dict
+outage_ms:
+  description: Milliseconds from the freeze to traffic reaching the writable new primary (null when nothing flipped).
+  returned: always
+  type: float
+flipped:
+  description: Whether this call did the flip (false on a re-run or in check mode).
+  returned: always
+  type: bool
+facts:
+  description: What the preflight read of each server (read_only, positions, replication state).
+  returned: always
+  type: dict
+"""
+
+from ansible_collections.cloudshift.migrate.plugins.module_utils.base import MigrateError, MigrateModule
+from ansible_collections.cloudshift.migrate.plugins.module_utils.db.mariadb import MariaDB
+from ansible_collections.cloudshift.migrate.plugins.module_utils.db.switchover import Switchover
+
+NODE_KEYS = ("name", "host", "port", "socket", "user", "password", "replication_host", "replication_port", "ssl")
+TRAFFIC_KEYS = ("provider", "socket", "backend", "activate", "deactivate", "state_file", "maintenance_acl",
+                "maintenance_value")
+
+
+class DbReplicaPromote(MigrateModule):
+    argument_spec = dict(
+        engine=dict(type="str", choices=["mariadb"], default="mariadb"),
+        primary=dict(type="dict", required=True),
+        candidate=dict(type="dict", required=True),
+        replicas=dict(type="list", elements="dict", default=[]),
+        login_user=dict(type="str", required=True),
+        login_password=dict(type="str", no_log=True),
+        replication_user=dict(type="str"),
+        replication_password=dict(type="str", no_log=True),
+        max_lag=dict(type="int", default=5),
+        wait_timeout=dict(type="float", default=10),
+        allowed_writers=dict(type="list", elements="str", default=[]),
+        attach_old_primary=dict(type="bool", default=True),
+        traffic=dict(type="dict", default={}),
+    )
+
+    def node_spec(self, role, spec):
+        unknown = set(spec) - set(NODE_KEYS)
+        if unknown:
+            raise MigrateError("%s: unknown keys %s (known: %s)" % (role, ", ".join(sorted(unknown)), ", ".join(NODE_KEYS)))
+        if not spec.get("socket") and not spec.get("host"):
+            raise MigrateError("%s needs host (and port) or socket" % role)
+        if spec.get("password"):
+            self.module.no_log_values.add(spec["password"])
+        spec = dict(spec)
+        spec.setdefault("user", self.params["login_user"])
+        spec.setdefault("password", self.params.get("login_password"))
+        return spec
+
+    def run(self):
+        p = self.params
+        traffic = p["traffic"]
+        unknown = set(traffic) - set(TRAFFIC_KEYS)
+        if unknown:
+            raise MigrateError("traffic: unknown keys %s (known: %s)" % (", ".join(sorted(unknown)), ", ".join(TRAFFIC_KEYS)))
+        if traffic.get("provider", "haproxy") != "haproxy":
+            raise MigrateError("traffic: provider %s is not supported here (haproxy)" % traffic["provider"])
+        if traffic and not (traffic.get("socket") and traffic.get("backend") and traffic.get("activate")):
+            raise MigrateError("traffic needs socket, backend and activate")
+        if (p["replicas"] or p["attach_old_primary"]) and not (p.get("replication_user") and p.get("replication_password")):
+            raise MigrateError("replication_user and replication_password are needed to repoint replicas "
+                               "and to attach the old primary (or set attach_old_primary=false)")
+        if p["wait_timeout"] <= 0 or p["max_lag"] < 0:
+            raise MigrateError("wait_timeout must be > 0 and max_lag >= 0")
+        engine = MariaDB(self.actions)
+        specs = [("primary", p["primary"]), ("candidate", p["candidate"])] + [
+            ("replicas[%d]" % i, spec) for i, spec in enumerate(p["replicas"])]
+        nodes = []
+        for role, spec in specs:
+            spec = self.node_spec(role, spec)
+            nodes.append(engine.node(spec.get("name") or role, spec))
+        addresses = [(n.spec.get("host"), n.spec.get("port"), n.spec.get("socket")) for n in nodes]
+        if len(set(addresses)) != len(addresses):
+            raise MigrateError("primary, candidate and replicas must be different servers")
+        switchover = Switchover(self, engine, nodes[0], nodes[1], nodes[2:], traffic)
+        try:
+            result = switchover.run()
+        finally:
+            for node in nodes:
+                node.close()
+        if result["flipped"]:
+            self.record("db_promote", nodes[0].name, destination_id=nodes[1].name, phase="flip", status="done",
+                        data=dict(outage_ms=result["outage_ms"], position=result["positions"].get("primary_final"),
+                                  timings=result["timings"]))
+        return result
+
+
+def main():
+    DbReplicaPromote.main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: cloudshift.migrate contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: traffic_switch
+short_description: Switch a load balancer's backends to the new site, or back, without a reload
+version_added: 0.4.0
+description:
+  - HAProxy through its runtime API (the admin socket, C(level admin)) - the server to serve is made ready, the others
+    put in maintenance with their sessions cut, server addresses changed, a maintenance page shown or hidden
+    through an ACL file. No reload; the change is written to HAProxy's server-state file (O(state_file)) so that a
+    later reload keeps it.
+  - Idempotent (only what differs is changed) and check mode (the plan, from the current state).
+  - DNS (RFC 2136) and Fastly providers are planned.
+author:
+  - cloudshift.migrate engineers (@cloudshift)
+options:
+  provider:
+    description: The load balancer.
+    type: str
+    choices: [haproxy]
+    default: haproxy
+  socket:
+    description: HAProxy's admin socket.
+    type: path
+    required: true
+  backend:
+    description: The backend to switch. Needed with O(activate), O(deactivate) or O(addresses).
+    type: str
+  activate:
+    description: The server that serves after the switch (made C(ready)).
+    type: str
+  deactivate:
+    description: Servers put in maintenance (their sessions are cut).
+    type: list
+    elements: str
+    default: []
+  addresses:
+    description: Server -> C(address:port) to set (for example a server slot pointed at the new site).
+    type: dict
+    default: {}
+  maintenance:
+    description: Show (true) or hide (false) the maintenance page; unset leaves it as it is.
+    type: bool
+  maintenance_acl:
+    description: The ACL file (as named in HAProxy's configuration) whose value switches the maintenance page.
+    type: str
+  maintenance_value:
+    description: The value added to O(maintenance_acl) to show the page.
+    type: str
+    default: /
+  state_file:
+    description: HAProxy's C(server-state-file), written after a change so that a reload keeps it.
+    type: path
+extends_documentation_fragment:
+  - cloudshift.migrate.ledger
+  - cloudshift.migrate.attributes
+"""
+
+EXAMPLES = r"""
+- name: Send the web traffic to the new site
+  cloudshift.migrate.traffic_switch:
+    socket: /run/haproxy/admin.sock
+    backend: web
+    activate: new
+    deactivate: [old]
+    state_file: /var/lib/haproxy/server-state
+
+- name: Show the maintenance page
+  cloudshift.migrate.traffic_switch:
+    socket: /run/haproxy/admin.sock
+    maintenance: true
+    maintenance_acl: /etc/haproxy/maintenance.acl
+"""
+
+RETURN = r"""
+actions:
+  description: The runtime API commands run (in check mode, that would run).
+  returned: always
+  type: list
+  elements: str
+  sample: ["haproxy: set server web/new state ready", "haproxy: set server web/old state maint"]
+servers:
+  description: The backend's servers after the call - address, port, state (ready, maint, drain), up.
+  returned: when O(backend) is given
+  type: dict
+"""
+
+from ansible_collections.cloudshift.migrate.plugins.module_utils.base import MigrateError, MigrateModule
+from ansible_collections.cloudshift.migrate.plugins.module_utils.traffic import haproxy
+
+
+
+class TrafficSwitch(MigrateModule):
+    argument_spec = dict(
+        provider=dict(type="str", choices=["haproxy"], default="haproxy"),
+        socket=dict(type="path", required=True),
+        backend=dict(type="str"),
+        activate=dict(type="str"),
+        deactivate=dict(type="list", elements="str", default=[]),
+        addresses=dict(type="dict", default={}),
+        maintenance=dict(type="bool"),
+        maintenance_acl=dict(type="str"),
+        maintenance_value=dict(type="str", default="/"),
+        state_file=dict(type="path"),
+    )
+
+    def run(self):
+        p = self.params
+        if (p["activate"] or p["deactivate"] or p["addresses"]) and not p["backend"]:
+            raise MigrateError("activate, deactivate and addresses need backend")
+        if p["maintenance"] is not None and not p["maintenance_acl"]:
+            raise MigrateError("maintenance needs maintenance_acl")
+        if p["activate"] and p["activate"] in p["deactivate"]:
+            raise MigrateError("%s cannot be activated and deactivated at once" % p["activate"])
+        proxy = haproxy.HAProxy(p["socket"])
+        log = []
+        servers = proxy.servers(p["backend"]) if p["backend"] else {}
+        unknown = [name for name in [p["activate"]] + p["deactivate"] + list(p["addresses"]) if name and name not in servers]
+        if unknown:
+            raise MigrateError("backend %s has no server %s (it has %s)" % (p["backend"], ", ".join(unknown),
+                                                                            ", ".join(sorted(servers))))
+        for name, address in sorted(p["addresses"].items()):
+            host, _sep, port = str(address).rpartition(":")
+            if not host or not port.isdigit():
+                raise MigrateError("addresses: %s must be address:port, not %r" % (name, address))
+            if (servers[name]["addr"], servers[name]["port"]) != (host, int(port)):
+                if self.plan("haproxy: set server %s/%s addr %s port %s" % (p["backend"], name, host, port)):
+                    proxy.set_addr(p["backend"], name, host, port)
+        if p["activate"] or p["deactivate"]:
+            planned = [name for name in p["deactivate"] if servers[name]["state"] != "maint"]
+            if p["activate"] and servers[p["activate"]]["state"] != "ready":
+                planned.append(p["activate"])
+            if planned:
+                if self.check_mode:
+                    for name in planned:
+                        self.plan("haproxy: set server %s/%s state %s" % (
+                            p["backend"], name, "ready" if name == p["activate"] else "maint"))
+                else:
+                    activate = p["activate"] or None
+                    if activate is None:
+                        for name in p["deactivate"]:
+                            if servers[name]["state"] != "maint":
+                                log.append("haproxy: set server %s/%s state maint" % (p["backend"], name))
+                                proxy.set_state(p["backend"], name, "maint")
+                                proxy.shutdown_sessions(p["backend"], name)
+                    else:
+                        haproxy.switch(proxy, p["backend"], activate, p["deactivate"], log)
+        if p["maintenance"] is not None:
+            present = p["maintenance_value"] in proxy.acl_values(p["maintenance_acl"])
+            if present != p["maintenance"]:
+                if self.plan("haproxy: %s acl %s %s" % ("add" if p["maintenance"] else "del", p["maintenance_acl"],
+                                                         p["maintenance_value"])):
+                    haproxy.maintenance(proxy, p["maintenance_acl"], p["maintenance_value"], p["maintenance"], [])
+        if log:
+            self.actions.extend(log)
+            self.changed = True
+        if self.changed and not self.check_mode and p["state_file"]:
+            proxy.save_state(p["state_file"])
+        result = {}
+        if p["backend"]:
+            result["servers"] = proxy.servers(p["backend"])
+        return result
+
+
+def main():
+    TrafficSwitch.main()
+
+
+if __name__ == "__main__":
+    main()
