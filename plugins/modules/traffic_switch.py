@@ -161,8 +161,12 @@ class TrafficSwitch(MigrateModule):
         if log:
             self.actions.extend(log)
             self.changed = True
-        if self.changed and not self.check_mode and p["state_file"]:
-            proxy.save_state(p["state_file"])
+        if self.changed and not self.check_mode:
+            if p["state_file"]:
+                proxy.save_state(p["state_file"])
+            self.record("traffic_switch", "%s:%s" % (p["provider"], p["backend"] or p["maintenance_acl"]),
+                        destination_id=p["activate"], phase="flip", status="done",
+                        data=dict(deactivated=p["deactivate"], maintenance=p["maintenance"], commands=list(self.actions)))
         result = {}
         if p["backend"]:
             result["servers"] = proxy.servers(p["backend"])

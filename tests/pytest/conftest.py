@@ -117,3 +117,14 @@ class Moto:
         import boto3
 
         return boto3.client(service, region_name=region)
+
+
+@pytest.fixture(scope="session")
+def site_lab():
+    """The lab's site (three MariaDB servers, two web backends, HAProxy), up for the session."""
+    started = subprocess.run(LAB + ["status", "site"], stdout=subprocess.DEVNULL, check=False).returncode != 0
+    if started:
+        subprocess.run(LAB + ["up", "site"], check=True)
+    yield os.path.join(ROOT, ".lab", "site.json")
+    if started:
+        subprocess.run(LAB + ["down", "site"], check=True)

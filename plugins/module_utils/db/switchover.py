@@ -41,6 +41,24 @@ class Switchover:
         c, p = facts["candidate"], facts["primary"]
         return c["replica"] is None and not c["read_only"] and p["read_only"]
 
+    def check_traffic(self):
+        """The load balancer knows the backend, its servers and the ACL file (before anything changes)."""
+        if not self.proxy:
+            return []
+        problems = []
+        try:
+            servers = self.proxy.servers(self.traffic["backend"])
+            wanted = [self.traffic["activate"]] + list(self.traffic.get("deactivate") or [])
+            missing = [name for name in wanted if name not in servers]
+            if missing:
+                problems.append("HAProxy backend %s has no server %s (it has %s)" % (
+                    self.traffic["backend"], ", ".join(missing), ", ".join(sorted(servers))))
+            if self.traffic.get("maintenance_acl"):
+                self.proxy.acl_values(self.traffic["maintenance_acl"])
+        except MigrateError as exc:
+            problems.append(exc.msg)
+        return problems
+
     def switch_traffic(self):
         if not self.proxy or not self.traffic.get("backend"):
             return False
@@ -65,6 +83,7 @@ class Switchover:
             return self.finish(facts, flipped=False)
         facts, problems = self.timed("preflight", self.engine.preflight, self.primary, self.candidate, self.others,
                                      p["max_lag"], p["allowed_writers"], p["login_user"])
+        problems += self.timed("preflight_traffic", self.check_traffic)
         if problems:
             raise MigrateError("preflight refused the switchover: " + "; ".join(problems), facts=facts)
         plan = ["freeze %s (read_only)" % self.primary.name, "read its final position",

@@ -1,0 +1,184 @@
+# -*- coding: utf-8 -*-
+"""db_replica_promote and traffic_switch against the lab's real MariaDB servers and HAProxy.
+
+A writer inserts rows through HAProxy's database frontend as the application
+during each flip: no acknowledged write may be lost or duplicated, and the
+write outage is measured from its acknowledgements.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+import site_lab
+from conftest import LAB
+
+pytestmark = pytest.mark.usefixtures("collection", "site_lab")
+
+
+def run_module(module, args, check=False, ledger_dir=None):
+    command = ["ansible", "localhost", "-m", "cloudshift.migrate." + module, "-a", json.dumps(args)]
+    env = dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
+    if ledger_dir:
+        env["CLOUDSHIFT_LEDGER_DIR"] = str(ledger_dir)
+    out = subprocess.run(command + (["--check"] if check else []), env=env, stdin=subprocess.DEVNULL,
+                         capture_output=True, text=True, check=False)
+    try:
+        return json.loads(out.stdout[out.stdout.index("{"):])["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    except ValueError:
+        raise AssertionError(out.stdout[-3000:] + out.stderr[-3000:])
+
+
+def node(name):
+    return {"name": name, "host": "127.0.0.1", "port": site_lab.site()[name]["port"]}
+
+
+def flip_args(primary, candidate, replicas, activate, deactivate, **extra):
+    info = site_lab.site()
+    users = info["site-db0"]["users"]
+    proxy = info["site-haproxy"]
+    args = dict(primary=node(primary), candidate=node(candidate), replicas=[node(n) for n in replicas],
+                login_user="admin", login_password=users["admin"], replication_user="repl",
+                replication_password=users["repl"], migration_id="site-test",
+                traffic=dict(socket=proxy["socket"], backend="db", activate=activate, deactivate=[deactivate],
+                             state_file=proxy["server_state_file"]))
+    args.update(extra)
+    return args
+
+
+def rows(name):
+    return [row[0] for row in site_lab.sql(name, "SELECT v FROM app.t ORDER BY id")]
+
+
+@pytest.fixture
+def fresh():
+    site_lab.fresh_replication()
+
+
+def test_flip_and_revert_under_writes_lose_nothing(fresh, tmp_path):
+    secrets = list(site_lab.site()["site-db0"]["users"].values())
+    writer = site_lab.Writer()
+    writer.start()
+    time.sleep(0.5)
+    flip = run_module("db_replica_promote", flip_args("site-db0", "site-db1", ["site-db2"], "new", "old"),
+                      ledger_dir=tmp_path)
+    time.sleep(0.5)
+    assert flip["changed"] and flip["flipped"] and not flip.get("failed"), flip
+    assert flip["outage_ms"] < 1000, flip["timings"]
+    assert site_lab.server_states("db")["old"] & 1 and not site_lab.server_states("db")["new"] & 1
+    again = run_module("db_replica_promote", flip_args("site-db0", "site-db1", ["site-db2"], "new", "old"))
+    assert not again["changed"] and not again["flipped"], again
+    revert = run_module("db_replica_promote", flip_args("site-db1", "site-db0", ["site-db2"], "old", "new"),
+                        ledger_dir=tmp_path)
+    time.sleep(0.5)
+    writer.finish()
+    assert revert["flipped"], revert
+    position = site_lab.sql("site-db0", "SELECT @@gtid_binlog_pos")[0][0]
+    site_lab.wait_applied(["site-db1", "site-db2"], position)
+    # every acknowledged write is on every server, once; nothing else is
+    for name in site_lab.NAMES:
+        stored = rows(name)[1:]
+        assert len(stored) == len(set(stored)), name
+        assert set(writer.acked) <= set(stored), name
+        assert set(stored) - set(writer.acked) <= {"w%d" % n for n in range(len(writer.acked) + writer.failed + 1)}
+    assert len(writer.acked) > 50
+    # the statements are the audit log; no password in it
+    assert "site-db0: SET GLOBAL read_only = 1" in flip["actions"]
+    assert not any(secret in json.dumps(flip) for secret in secrets)
+    with open(tmp_path / "site-test.json") as handle:
+        entries = json.load(handle)["entries"]
+    assert {e["source_id"] for e in entries.values() if e["type"] == "db_promote"} == {"site-db0", "site-db1"}
+
+
+def test_check_mode_runs_the_preflight_only(fresh):
+    plan = run_module("db_replica_promote", flip_args("site-db0", "site-db1", ["site-db2"], "new", "old"), check=True)
+    assert plan["changed"] and plan["actions"][0] == "freeze site-db0 (read_only)", plan
+    assert site_lab.sql("site-db0", "SELECT @@read_only")[0][0] == 0
+    assert site_lab.sql("site-db1", "SHOW SLAVE STATUS")
+
+
+def test_candidate_that_cannot_catch_up_aborts_cleanly(fresh):
+    # replication runs, but a lock on the candidate keeps it from applying the last write
+    blocker = site_lab.connect("site-db1")
+    blocker.cursor().execute("LOCK TABLES app.t READ")
+    try:
+        site_lab.sql("site-db0", "INSERT INTO app.t (v) VALUES ('late')")
+        result = run_module("db_replica_promote", flip_args("site-db0", "site-db1", ["site-db2"], "new", "old",
+                                                            wait_timeout=1, max_lag=100000))
+    finally:
+        blocker.close()
+    assert result.get("failed") and result["aborted"] and "writable again" in result["msg"], result
+    assert site_lab.sql("site-db0", "SELECT @@read_only")[0][0] == 0
+    site_lab.sql("site-db0", "INSERT INTO app.t (v) VALUES ('after abort')", user="app")
+    assert site_lab.server_states("db")["new"] & 1  # traffic untouched
+    assert site_lab.sql("site-db2", "SELECT @@read_only")[0][0] == 1
+
+
+@pytest.mark.parametrize("case", ["not a replica", "writer through read_only", "errant transaction",
+                                  "unknown server", "no replication password"])
+def test_preflight_refuses_and_changes_nothing(fresh, case):
+    args = flip_args("site-db0", "site-db1", ["site-db2"], "new", "old")
+    expect = None
+    if case == "not a replica":
+        args["candidate"], args["replicas"] = node("site-db2"), [node("site-db1")]
+        site_lab.sql("site-db2", "STOP SLAVE", "RESET SLAVE ALL")
+        expect = "is not a replica of site-db0"
+    elif case == "writer through read_only":
+        site_lab.sql("site-db0", "SET SESSION sql_log_bin = 0", "GRANT READ_ONLY ADMIN ON *.* TO 'app'@'127.0.0.1'")
+        expect = "can write through read_only"
+    elif case == "errant transaction":
+        site_lab.sql("site-db1", "SET GLOBAL read_only = 0", "INSERT INTO app.t (v) VALUES ('errant')")
+        expect = "errant transactions"
+    elif case == "unknown server":
+        args["traffic"]["activate"] = "nope"
+        expect = "no server nope"
+    elif case == "no replication password":
+        del args["replication_password"]
+        expect = "replication_password"
+    try:
+        result = run_module("db_replica_promote", args)
+    finally:
+        if case == "writer through read_only":
+            site_lab.sql("site-db0", "SET SESSION sql_log_bin = 0", "REVOKE READ_ONLY ADMIN ON *.* FROM 'app'@'127.0.0.1'")
+    assert result.get("failed") and expect in result["msg"], result
+    assert site_lab.sql("site-db0", "SELECT @@read_only")[0][0] == 0
+    assert not site_lab.server_states("db")["old"] & 1
+
+
+def http(url):
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode().strip()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode().strip()
+
+
+def test_traffic_switch_web_maintenance_and_reload(fresh, tmp_path):
+    proxy = site_lab.site()["site-haproxy"]
+    base = dict(socket=proxy["socket"], state_file=proxy["server_state_file"], migration_id="web-test")
+    assert http(proxy["web_url"]) == (200, "old")
+    plan = run_module("traffic_switch", dict(base, backend="web", activate="new", deactivate=["old"]), check=True)
+    assert plan["changed"] and http(proxy["web_url"]) == (200, "old")
+    note = run_module("traffic_switch", dict(base, maintenance=True, maintenance_acl=proxy["maintenance_acl"]))
+    assert note["changed"] and http(proxy["web_url"]) == (503, "maintenance")
+    switched = run_module("traffic_switch", dict(base, backend="web", activate="new", deactivate=["old"],
+                                                 maintenance=False, maintenance_acl=proxy["maintenance_acl"]),
+                          ledger_dir=tmp_path)
+    assert switched["changed"] and switched["servers"]["old"]["state"] == "maint", switched
+    assert http(proxy["web_url"]) == (200, "new")
+    again = run_module("traffic_switch", dict(base, backend="web", activate="new", deactivate=["old"]))
+    assert not again["changed"] and again["actions"] == []
+    # a restart of HAProxy (a reload loses runtime changes) keeps the switch: the server-state file
+    subprocess.run(LAB + ["down", "site-haproxy"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(LAB + ["up", "site-haproxy"], check=True, stdout=subprocess.DEVNULL)
+    time.sleep(1.5)
+    assert http(proxy["web_url"]) == (200, "new")
+    bad = run_module("traffic_switch", dict(base, backend="web", activate="nope"))
+    assert bad.get("failed") and "no server nope" in bad["msg"]
