@@ -25,6 +25,7 @@ help:
 	@echo "make bench-stream  benchmark: a disk into Glance (manual way, curl, the module)"
 	@echo "make bench-fleet   benchmark: 20 servers in one migrate_instance run vs one at a time"
 	@echo "make bench-aws     benchmark: 50 EBS copies to another region vs the ideal and a one-by-one script"
+	@echo "make bench-flip    benchmark: 20 database flips and reverts under writes vs task by task"
 	@echo "make demo SCENARIO=aws   move two EC2 instances between regions on the lab's moto"
 	@echo "make sync          mirror the tree into .build/collections for ansible-playbook/ansible-doc"
 	@echo "make changelog     lint the changelog fragments"
@@ -93,3 +94,7 @@ bench-fleet: sync lab-up
 bench-aws: sync
 	@$(LAB) up moto
 	python3 bench/ebs_copy_fleet.py
+
+bench-flip: sync
+	@$(LAB) up site
+	python3 bench/flip.py
