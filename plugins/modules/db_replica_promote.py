@@ -158,6 +158,11 @@ facts:
   description: What the preflight read of each server (read_only, positions, replication state).
   returned: always
   type: dict
+ledger_entries:
+  description: The flip's entry (C(db_promote), with the outage and the timings).
+  returned: always
+  type: list
+  elements: dict
 """
 
 from ansible_collections.cloudshift.migrate.plugins.module_utils.base import MigrateError, MigrateModule

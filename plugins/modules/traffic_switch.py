@@ -90,11 +90,15 @@ servers:
   description: The backend's servers after the call - address, port, state (ready, maint, drain), up.
   returned: when O(backend) is given
   type: dict
+ledger_entries:
+  description: The switch's entry (C(traffic_switch), with the commands run).
+  returned: always
+  type: list
+  elements: dict
 """
 
 from ansible_collections.cloudshift.migrate.plugins.module_utils.base import MigrateError, MigrateModule
 from ansible_collections.cloudshift.migrate.plugins.module_utils.traffic import haproxy
-
 
 
 class TrafficSwitch(MigrateModule):
@@ -155,8 +159,8 @@ class TrafficSwitch(MigrateModule):
         if p["maintenance"] is not None:
             present = p["maintenance_value"] in proxy.acl_values(p["maintenance_acl"])
             if present != p["maintenance"]:
-                if self.plan("haproxy: %s acl %s %s" % ("add" if p["maintenance"] else "del", p["maintenance_acl"],
-                                                         p["maintenance_value"])):
+                verb = "add" if p["maintenance"] else "del"
+                if self.plan("haproxy: %s acl %s %s" % (verb, p["maintenance_acl"], p["maintenance_value"])):
                     haproxy.maintenance(proxy, p["maintenance_acl"], p["maintenance_value"], p["maintenance"], [])
         if log:
             self.actions.extend(log)
