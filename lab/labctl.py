@@ -40,7 +40,8 @@ from lab.services.keystone import Keystone  # noqa: E402
 from lab.services.mariadb import MariaDB  # noqa: E402
 from lab.services.moto import REQUIREMENTS as AWS_REQUIREMENTS, Moto  # noqa: E402
 from lab.services.rabbitmq import RabbitMQ  # noqa: E402
-from lab.services.site import DB_PORTS, HAPROXY_PORTS, WEB_PORTS, SiteHAProxy, SiteMariaDB, SiteWeb  # noqa: E402
+from lab.services.site import (DB_PORTS, HAPROXY_PORTS, PG_PORTS, WEB_PORTS, SiteHAProxy, SiteMariaDB,  # noqa: E402
+                               SitePostgres, SiteWeb)
 
 REQUIREMENTS = HERE / "requirements-services.txt"
 PLUGINS = HERE / "plugins"
@@ -76,6 +77,7 @@ CLOUDS = {
 # The site to move (issue: migrate_site): three MariaDB servers, two web backends, HAProxy.
 SITE = dict([(name, (SiteMariaDB, port)) for name, port in DB_PORTS.items()]
             + [(name, (SiteWeb, port)) for name, port in WEB_PORTS.items()]
+            + [(name, (SitePostgres, port)) for name, port in PG_PORTS.items()]
             + [("site-haproxy", (SiteHAProxy, HAPROXY_PORTS["web"]))])
 
 
@@ -88,6 +90,8 @@ def build(lab: Lab) -> list[Service]:
         services.append(service)
     for name, (cls, port) in SITE.items():
         services.append(cls(lab, name, port))
+        if name == "site-pg0":
+            lab.site_pg0 = services[-1]
     for short, ports in CLOUDS.items():
         cloud = Cloud(f"lab-{short}")
         for kind, port in ports.items():

@@ -195,3 +195,117 @@ class SiteHAProxy(Service):
             "maintenance_acl": str(self.data_dir / "maintenance.acl"),
             "web_url": self.url, "db": {"host": HOST, "port": HAPROXY_PORTS["db"]},
         })
+
+
+PG_PORTS = {"site-pg0": 13432, "site-pg1": 13433}
+PG_USERS = ("admin", "repl", "app")
+
+
+def _pg_bin() -> Path:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
+    if not found:
+        from .base import LabError
+
+        raise LabError("PostgreSQL is not installed (Debian package postgresql)")
+    return found[-1].parent
+
+
+class SitePostgres(Service):
+    """PostgreSQL as a plain process run by the postgres user: site-pg0 the primary, site-pg1 its
+    streaming standby (pg_basebackup -R). Users admin (superuser), repl (replication), app."""
+
+    kind = "site-postgres"
+    debian_packages = ("postgresql",)
+    stop_timeout = 20.0
+
+    @property
+    def tier(self) -> int:  # the standby copies the primary: it starts after it
+        return 0 if self.name == "site-pg0" else 1
+
+    @property
+    def requires(self) -> list[Service]:
+        return [] if self.name == "site-pg0" else [self.lab.site_pg0]
+
+    @property
+    def health_url(self):
+        return None
+
+    @property
+    def pgdata(self) -> Path:
+        return self.data_dir / "pgdata"
+
+    @property
+    def sockdir(self) -> Path:
+        return self.data_dir / "sock"
+
+    def password(self, user: str) -> str:
+        return self.lab.secret("site-pg", user)
+
+    def as_postgres(self, args: list[str], env: dict | None = None) -> None:
+        self.run_tool(["runuser", "-u", "postgres", "--"] + args, env=env)
+
+    def prepare(self) -> None:
+        import shutil
+
+        super().prepare()
+        for path in (self.data_dir, self.sockdir):
+            path.mkdir(parents=True, exist_ok=True)
+            shutil.chown(path, "postgres", "postgres")
+        if (self.pgdata / "PG_VERSION").exists():
+            return
+        if self.pgdata.exists():
+            shutil.rmtree(self.pgdata)
+        if self.name == "site-pg0":
+            pwfile = self.data_dir / "pwfile"
+            write_private(pwfile, self.password("admin") + "\n")
+            shutil.chown(pwfile, "postgres", "postgres")
+            self.as_postgres([str(_pg_bin() / "initdb"), "-D", str(self.pgdata), "-U", "admin",
+                              f"--pwfile={pwfile}", "--auth-local=scram-sha-256", "--auth-host=scram-sha-256"])
+            pwfile.unlink()
+        else:
+            primary = self.lab.site_pg0
+            self.as_postgres([str(_pg_bin() / "pg_basebackup"), "-h", HOST, "-p", str(primary.port), "-U", "repl",
+                              "-D", str(self.pgdata), "-R", "-X", "stream", "-c", "fast"],
+                             env={"PGPASSWORD": primary.password("repl")})
+
+    def command(self) -> list[str]:
+        return ["runuser", "-u", "postgres", "--", str(_pg_bin() / "postgres"), "-D", str(self.pgdata),
+                "-c", f"port={self.port}", "-c", f"listen_addresses={HOST}",
+                "-c", f"unix_socket_directories={self.sockdir}", "-c", "wal_level=replica",
+                "-c", "max_wal_senders=10", "-c", "hot_standby=on", "-c", "fsync=off",
+                "-c", "wal_receiver_status_interval=1s", "-c", f"cluster_name={self.name}"]
+
+    def psql(self, sql: str) -> None:
+        import subprocess
+
+        env = dict(self.environment(), PGPASSWORD=self.password("admin"))
+        psql = "/usr/bin/psql"
+        result = subprocess.run([psql, "-h", HOST, "-p", str(self.port), "-U", "admin", "-d", "postgres",
+                                 "-v", "ON_ERROR_STOP=1", "-q", "-c", sql], capture_output=True, text=True,
+                                check=False, env=env)
+        if result.returncode != 0:
+            from .base import LabError
+
+            raise LabError(f"{self.name}: psql failed: {result.stderr.strip()}")
+
+    def ready_hook(self) -> None:
+        if self.name == "site-pg0":
+            repl, app = self.password("repl").replace("'", "''"), self.password("app").replace("'", "''")
+            self.psql("DO $$ BEGIN "
+                      "IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'repl') THEN "
+                      f"CREATE ROLE repl LOGIN REPLICATION PASSWORD '{repl}'; END IF; "
+                      "IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'app') THEN "
+                      f"CREATE ROLE app LOGIN PASSWORD '{app}'; END IF; END $$;")
+            self.psql("SELECT 1")  # connectivity
+            import subprocess
+
+            env = dict(self.environment(), PGPASSWORD=self.password("admin"))
+            exists = subprocess.run(["/usr/bin/psql", "-h", HOST, "-p", str(self.port), "-U", "admin", "-d",
+                                     "postgres", "-tAc", "SELECT 1 FROM pg_database WHERE datname = 'app'"],
+                                    capture_output=True, text=True, check=False, env=env).stdout.strip()
+            if exists != "1":
+                self.psql("CREATE DATABASE app OWNER app")
+        _update_site_file(self.lab, self.name, {
+            "host": HOST, "port": self.port, "pgdata": str(self.pgdata), "bin": str(_pg_bin()),
+            "users": {user: self.password(user) for user in PG_USERS},
+        })
