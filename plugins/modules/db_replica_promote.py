@@ -26,21 +26,29 @@ description:
     maintenance page gone), nothing else changed.
   - Idempotent - when the candidate is already a writable non-replica and the old primary read-only, only the
     missing follow-up steps run. Check mode runs the preflight only and returns the plan.
-  - Engines - MariaDB (and MySQL-compatible GTID servers through the same statements). PostgreSQL is planned
-    behind the same interface.
+  - Engines - MariaDB (and MySQL-compatible GTID servers through the same statements) and PostgreSQL (streaming
+    replication), behind one interface.
 author:
   - cloudshift.migrate engineers (@cloudshift)
 options:
   engine:
-    description: The database engine.
+    description:
+      - The database engine. V(mariadb) (and MySQL-compatible GTID servers) freezes with C(read_only);
+        V(postgresql) freezes with a clean stop of the primary (O(primary) C(stop_command)), waits until the
+        candidate replayed everything the primary sent, promotes it (C(pg_promote)), repoints standbys
+        (C(primary_conninfo), reload) and makes the old primary a standby (C(pgdata), C(start_command)).
     type: str
-    choices: [mariadb]
+    choices: [mariadb, postgresql]
     default: mariadb
   primary:
     description:
       - The current primary - C(host) and C(port) (or C(socket)); optional C(name), C(user), C(password) (else
         O(login_user), O(login_password)), and C(replication_host)/C(replication_port) when replicas reach it by
         another address.
+      - PostgreSQL only - C(dbname) (default C(postgres)); C(stop_command) (a shell command, run where the module
+        runs, that stops the server cleanly, for example C(pg_ctlcluster 15 main stop -m fast) over ssh),
+        C(start_command) (starts it: the abort path, and after it became a standby), C(pgdata) (its data
+        directory, when the module runs on its host: C(standby.signal) and C(primary_conninfo) are written there).
     type: dict
     required: true
   candidate:
@@ -95,7 +103,8 @@ extends_documentation_fragment:
   - cloudshift.migrate.ledger
   - cloudshift.migrate.attributes
 requirements:
-  - PyMySQL
+  - PyMySQL (MariaDB)
+  - psycopg 3 (PostgreSQL)
 """
 
 EXAMPLES = r"""
@@ -167,16 +176,18 @@ ledger_entries:
 
 from ansible_collections.cloudshift.migrate.plugins.module_utils.base import MigrateError, MigrateModule
 from ansible_collections.cloudshift.migrate.plugins.module_utils.db.mariadb import MariaDB
+from ansible_collections.cloudshift.migrate.plugins.module_utils.db.postgresql import PostgreSQL
 from ansible_collections.cloudshift.migrate.plugins.module_utils.db.switchover import Switchover
 
-NODE_KEYS = ("name", "host", "port", "socket", "user", "password", "replication_host", "replication_port", "ssl")
+NODE_KEYS = ("name", "host", "port", "socket", "user", "password", "replication_host", "replication_port", "ssl",
+             "dbname", "stop_command", "start_command", "pgdata")
 TRAFFIC_KEYS = ("provider", "socket", "backend", "activate", "deactivate", "state_file", "maintenance_acl",
                 "maintenance_value")
 
 
 class DbReplicaPromote(MigrateModule):
     argument_spec = dict(
-        engine=dict(type="str", choices=["mariadb"], default="mariadb"),
+        engine=dict(type="str", choices=["mariadb", "postgresql"], default="mariadb"),
         primary=dict(type="dict", required=True),
         candidate=dict(type="dict", required=True),
         replicas=dict(type="list", elements="dict", default=[]),
@@ -219,7 +230,7 @@ class DbReplicaPromote(MigrateModule):
                                "and to attach the old primary (or set attach_old_primary=false)")
         if p["wait_timeout"] <= 0 or p["max_lag"] < 0:
             raise MigrateError("wait_timeout must be > 0 and max_lag >= 0")
-        engine = MariaDB(self.actions)
+        engine = (PostgreSQL if p["engine"] == "postgresql" else MariaDB)(self.actions)
         specs = [("primary", p["primary"]), ("candidate", p["candidate"])] + [
             ("replicas[%d]" % i, spec) for i, spec in enumerate(p["replicas"])]
         nodes = []

@@ -123,6 +123,9 @@ class MariaDB:
         return bool(replica) and replica["source_port"] == int(node.spec.get("port") or 3306) and \
             replica["source_host"] in (node.spec.get("host"), node.spec.get("replication_host"))
 
+    def follows(self, status, source):
+        return self.replicates_from(status, source)
+
     def writers_through_read_only(self, node, allowed):
         """Accounts that can write while read_only=1 (READ_ONLY ADMIN), but for the allowed ones."""
         rows = node.run("SELECT GRANTEE AS grantee FROM information_schema.USER_PRIVILEGES "

@@ -37,6 +37,16 @@ class Switchover:
         finally:
             self.timings[step] = round((time.monotonic() - started) * 1000.0, 3)
 
+    def connect_all(self):
+        """Connect before anything changes; an old primary may be down after a PostgreSQL flip."""
+        for node in [self.candidate] + self.others:
+            node.connect()
+        try:
+            self.primary.connect()
+        except MigrateError:
+            if self.engine.name != "postgresql":
+                raise
+
     def already_done(self, facts):
         c, p = facts["candidate"], facts["primary"]
         return c["replica"] is None and not c["read_only"] and p["read_only"]
@@ -76,8 +86,7 @@ class Switchover:
 
     def run(self):
         p = self.p
-        nodes = [self.primary, self.candidate] + self.others
-        self.timed("connect", lambda: [node.connect() for node in nodes])
+        self.timed("connect", self.connect_all)
         facts = dict(primary=self.engine.status(self.primary), candidate=self.engine.status(self.candidate))
         if self.already_done(facts):
             return self.finish(facts, flipped=False)
@@ -86,7 +95,8 @@ class Switchover:
         problems += self.timed("preflight_traffic", self.check_traffic)
         if problems:
             raise MigrateError("preflight refused the switchover: " + "; ".join(problems), facts=facts)
-        plan = ["freeze %s (read_only)" % self.primary.name, "read its final position",
+        how = "clean stop" if self.engine.name == "postgresql" else "read_only"
+        plan = ["freeze %s (%s)" % (self.primary.name, how), "read its final position",
                 "wait up to %ss for %s to apply it" % (p["wait_timeout"], self.candidate.name),
                 "promote %s (stop and reset replication, read_only off)" % self.candidate.name]
         if self.traffic.get("backend"):
@@ -136,14 +146,14 @@ class Switchover:
             changed = True
         for node in self.others:
             status = self.engine.status(node)
-            if not self.engine.replicates_from(status, self.candidate):
+            if not self.engine.follows(status, self.candidate):
                 if self.module.plan("repoint %s to %s" % (node.name, self.candidate.name)):
                     self.timed("repoint_" + node.name, self.engine.follow, node, self.candidate,
                                p["replication_user"], p["replication_password"])
                 changed = True
         if p["attach_old_primary"]:
             status = self.engine.status(self.primary)
-            if not self.engine.replicates_from(status, self.candidate):
+            if not self.engine.follows(status, self.candidate):
                 if self.module.plan("attach %s as a replica of %s" % (self.primary.name, self.candidate.name)):
                     self.timed("attach_old_primary", self.engine.follow, self.primary, self.candidate,
                                p["replication_user"], p["replication_password"], True)

@@ -1,0 +1,245 @@
+# -*- coding: utf-8 -*-
+# Copyright: cloudshift.migrate contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""PostgreSQL streaming replication steps for db_replica_promote (same interface as mariadb.py).
+
+PostgreSQL has no read_only switch that a session cannot undo, so the freeze is a clean
+("fast") stop of the primary: it sends all its WAL, its shutdown checkpoint included, to the
+connected standbys before it exits. The candidate has everything once its WAL receiver lost
+the primary and it replayed all it received. Stopping, starting and rejoining the old primary
+are host commands the operator gives (``stop_command``, ``start_command``; ``pgdata`` when the
+module runs on the old primary's host, to make it a standby).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import subprocess
+import time
+
+from ansible_collections.cloudshift.migrate.plugins.module_utils.base import MigrateError
+
+try:
+    import psycopg
+
+    HAS_PSYCOPG = True
+except ImportError:
+    HAS_PSYCOPG = False
+
+
+def lsn(value):
+    """'0/3000060' -> an integer (None stays None)."""
+    if not value:
+        return None
+    high, low = str(value).split("/")
+    return (int(high, 16) << 32) + int(low, 16)
+
+
+def conninfo_value(value):
+    return "'%s'" % str(value).replace("\\", "\\\\").replace("'", "\\'")
+
+
+class Node:
+    def __init__(self, name, spec, log, connect_timeout=5):
+        self.name, self.spec, self.log, self.connect_timeout = name, spec, log, connect_timeout
+        self._conn = None
+
+    @property
+    def address(self):
+        return "%s:%s" % (self.spec.get("host"), self.spec.get("port"))
+
+    def connect(self):
+        if self._conn is None or self._conn.closed:
+            try:
+                self._conn = psycopg.connect(
+                    host=self.spec.get("socket") or self.spec["host"], port=int(self.spec.get("port") or 5432),
+                    user=self.spec["user"], password=self.spec.get("password") or "",
+                    dbname=self.spec.get("dbname") or "postgres", autocommit=True,
+                    connect_timeout=self.connect_timeout, sslmode="prefer" if self.spec.get("ssl") else "disable")
+            except psycopg.Error as exc:
+                raise MigrateError("cannot connect to %s (%s): %s" % (self.name, self.address, str(exc).strip()))
+        return self._conn
+
+    def run(self, statement, note=True, masked=None):
+        if note:
+            self.log.append("%s: %s" % (self.name, masked or statement))
+        try:
+            cursor = self.connect().execute(statement)
+            return cursor.fetchall() if cursor.description else []
+        except psycopg.Error as exc:
+            raise MigrateError("%s (%s): %s failed: %s" % (self.name, self.address, masked or statement,
+                                                          str(exc).strip()))
+
+    def one(self, statement, note=False):
+        rows = self.run(statement, note=note)
+        return rows[0] if rows else None
+
+    def reachable(self):
+        try:
+            self.connect()
+            return True
+        except MigrateError:
+            return False
+
+    def close(self):
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:  # pylint: disable=broad-except
+                pass
+            self._conn = None
+
+    def host_command(self, key, timeout=120):
+        command = self.spec.get(key)
+        if not command:
+            raise MigrateError("%s needs %s for this step" % (self.name, key))
+        self.log.append("%s: $ %s" % (self.name, command))
+        result = subprocess.run(command, shell=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, timeout=timeout, check=False)
+        if result.returncode != 0:
+            raise MigrateError("%s: %s failed (exit %d): %s" % (
+                self.name, key, result.returncode, result.stdout.decode("utf-8", "replace")[-800:]))
+
+
+class PostgreSQL:
+    name = "postgresql"
+
+    def __init__(self, log):
+        if not HAS_PSYCOPG:
+            raise MigrateError("psycopg (3) is needed on the host that runs db_replica_promote for PostgreSQL")
+        self.log = log
+        self.final = None
+
+    def node(self, name, spec):
+        return Node(name, spec, self.log)
+
+    def status(self, node):
+        if not node.reachable():
+            # a cleanly stopped old primary: frozen
+            return dict(down=True, read_only=True, replica=None, position="", server_id=None)
+        recovery = node.one("SELECT pg_is_in_recovery()")[0]
+        status = dict(down=False, read_only=bool(recovery), replica=None, timeline=None, position="")
+        if not recovery:
+            position, walfile = node.one("SELECT pg_current_wal_lsn()::text, pg_walfile_name(pg_current_wal_lsn())")
+            status.update(position=position, timeline=int(walfile[:8], 16))
+            return status
+        receiver = node.one("SELECT status, sender_host, sender_port, received_tli FROM pg_stat_wal_receiver")
+        status["timeline"] = receiver[3] if receiver else None
+        received, replayed, lag = node.one(
+            "SELECT pg_last_wal_receive_lsn()::text, pg_last_wal_replay_lsn()::text, "
+            "CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
+            "ELSE EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) END")
+        status["position"] = replayed or ""
+        status["replica"] = dict(
+            source_host=receiver[1] if receiver else None, source_port=int(receiver[2]) if receiver else 0,
+            io_running=bool(receiver) and receiver[0] == "streaming", sql_running=True,
+            lag=None if lag is None else float(lag), received=received, error="" if receiver else "no WAL receiver")
+        return status
+
+    @staticmethod
+    def replicates_from(status, node):
+        replica = status.get("replica")
+        return bool(replica) and replica["source_port"] == int(node.spec.get("port") or 5432) and \
+            replica["source_host"] in (node.spec.get("host"), node.spec.get("replication_host"))
+
+    def follows(self, status, source):
+        """A standby of ``source`` - or a standby whose WAL receiver has not connected yet (just
+        repointed or restarted): starting it again would fail, so it counts as following."""
+        replica = status.get("replica")
+        if status.get("down") or replica is None:
+            return False
+        return not replica["source_host"] or self.replicates_from(status, source)
+
+    def preflight(self, primary, candidate, others, max_lag, allowed_writers, login_user):
+        facts = dict(primary=self.status(primary), candidate=self.status(candidate))
+        facts["others"] = dict((node.name, self.status(node)) for node in others)
+        p, c = facts["primary"], facts["candidate"]
+        problems = []
+        if p["down"] or p["read_only"]:
+            problems.append("%s is not a running primary" % primary.name)
+        if not primary.spec.get("stop_command"):
+            problems.append("%s needs stop_command: PostgreSQL is frozen by a clean stop" % primary.name)
+        if not self.replicates_from(c, primary):
+            problems.append("%s is not a standby streaming from %s" % (candidate.name, primary.name))
+        elif not c["replica"]["io_running"]:
+            problems.append("%s does not stream: %s" % (candidate.name, c["replica"]["error"] or "not streaming"))
+        elif c["replica"]["lag"] is not None and c["replica"]["lag"] > max_lag:
+            problems.append("%s lags %.1f s behind (max_lag %s)" % (candidate.name, c["replica"]["lag"], max_lag))
+        if p.get("timeline") and c.get("timeline") and p["timeline"] != c["timeline"]:
+            problems.append("%s is on timeline %s, %s on %s" % (candidate.name, c.get("timeline"), primary.name,
+                                                                 p.get("timeline")))
+        for node in others:
+            status = facts["others"][node.name]
+            if not (self.replicates_from(status, primary) or self.replicates_from(status, candidate)):
+                problems.append("%s streams from neither %s nor %s" % (node.name, primary.name, candidate.name))
+        return facts, problems
+
+    def freeze(self, primary):
+        self.final = primary.one("SELECT pg_current_wal_lsn()::text", note=True)[0]
+        primary.close()
+        primary.host_command("stop_command")
+
+    def unfreeze(self, primary):
+        primary.host_command("start_command")
+
+    def position(self, primary):
+        return self.final
+
+    def wait(self, candidate, position, timeout):
+        """All the primary sent is replayed: the receiver lost the primary and replay caught up."""
+        target = lsn(position)
+        deadline = time.monotonic() + timeout
+        self.log.append("%s: wait until the WAL receiver lost the primary and replay >= %s" % (candidate.name, position))
+        while time.monotonic() < deadline:
+            streaming, received, replayed = candidate.one(
+                "SELECT (SELECT status = 'streaming' FROM pg_stat_wal_receiver), "
+                "pg_last_wal_receive_lsn()::text, pg_last_wal_replay_lsn()::text")
+            if not streaming and lsn(replayed) is not None and lsn(replayed) > target and \
+                    lsn(replayed) >= (lsn(received) or 0):
+                return True
+            time.sleep(0.001)
+        return False
+
+    def promote(self, candidate):
+        candidate.run("SELECT pg_promote(wait => false)")
+        deadline = time.monotonic() + 60
+        while candidate.one("SELECT pg_is_in_recovery()")[0]:
+            if time.monotonic() > deadline:
+                raise MigrateError("%s did not leave recovery within 60 s of pg_promote" % candidate.name)
+            time.sleep(0.001)
+
+    def follow(self, replica, source, user, password, reset_position=False):
+        host = source.spec.get("replication_host") or source.spec.get("host")
+        port = int(source.spec.get("replication_port") or source.spec.get("port") or 5432)
+        conninfo = "host=%s port=%d user=%s password=%s application_name=%s" % (
+            host, port, user, conninfo_value(password), replica.name)
+        masked = conninfo.replace(conninfo_value(password), "'********'")
+        if not reset_position:
+            # a running standby: a new primary_conninfo is picked up on reload (PostgreSQL >= 13)
+            statement = "ALTER SYSTEM SET primary_conninfo = %s"
+            replica.run(statement % conninfo_value(conninfo), masked=statement % conninfo_value(masked))
+            replica.run("SELECT pg_reload_conf()")
+            return
+        # the old primary, stopped cleanly: a standby of the new one (no pg_rewind needed after a clean stop)
+        pgdata = replica.spec.get("pgdata")
+        if not pgdata:
+            raise MigrateError("%s needs pgdata (and start_command) to become a standby of %s" % (replica.name, source.name))
+        owner = os.stat(pgdata)
+        signal = os.path.join(pgdata, "standby.signal")
+        auto = os.path.join(pgdata, "postgresql.auto.conf")
+        self.log.append("%s: touch %s; primary_conninfo = %s in %s" % (replica.name, signal, masked, auto))
+        with open(signal, "w"):
+            pass
+        lines = []
+        if os.path.exists(auto):
+            with open(auto) as handle:
+                lines = [line for line in handle if not line.startswith("primary_conninfo")]
+        lines.append("primary_conninfo = %s\n" % conninfo_value(conninfo))
+        with open(auto, "w") as handle:
+            handle.writelines(lines)
+        for path in (signal, auto):
+            os.chown(path, owner.st_uid, owner.st_gid)
+            os.chmod(path, 0o600)
+        replica.host_command("start_command")
