@@ -128,3 +128,58 @@ class Writer(threading.Thread):
     def max_gap_ms(self, after=None):
         times = [t for t in self.acked_at if after is None or t >= after]
         return max((b - a for a, b in zip(times, times[1:])), default=0) * 1000.0
+
+
+PG_NAMES = ("site-pg0", "site-pg1")
+
+
+def pg_connect(name, user="admin", dbname="app"):
+    import psycopg
+
+    info = site()[name]
+    return psycopg.connect(host="127.0.0.1", port=info["port"], user=user, password=info["users"][user],
+                           dbname=dbname, autocommit=True, connect_timeout=2)
+
+
+def fresh_postgres(labctl):
+    """A new PostgreSQL pair (site-pg0 primary, site-pg1 streaming) with an empty table app.public.t."""
+    import subprocess
+
+    subprocess.run(labctl + ["down", "--purge"] + list(PG_NAMES), check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(labctl + ["up"] + list(PG_NAMES), check=True, stdout=subprocess.DEVNULL)
+    conn = pg_connect("site-pg0")
+    conn.execute("CREATE TABLE t (id serial PRIMARY KEY, v text)")
+    conn.execute("GRANT ALL ON t, t_id_seq TO app")
+    conn.close()
+
+
+def pg_node_spec(name):
+    info = site()[name]
+    return {"name": name, "host": "127.0.0.1", "port": info["port"], "pgdata": info["pgdata"], "dbname": "postgres",
+            "stop_command": "runuser -u postgres -- %s/pg_ctl -D %s stop -m fast -w" % (info["bin"], info["pgdata"]),
+            "start_command": "python3 %s/lab/labctl.py up %s" % (ROOT, name)}
+
+
+class PgWriter(Writer):
+    """Writes as the application to whichever PostgreSQL server takes writes."""
+
+    def run(self):
+        import psycopg
+
+        n, conn, target = 0, None, 0
+        while not self.stop.is_set():
+            n += 1
+            try:
+                if conn is None:
+                    conn = pg_connect(PG_NAMES[target], user="app")
+                conn.execute("INSERT INTO t (v) VALUES (%s)", ("w%d" % n,))
+                self.acked.append("w%d" % n)
+                self.acked_at.append(time.monotonic())
+            except psycopg.Error:
+                self.failed += 1
+                try:
+                    conn.close()
+                except Exception:  # pylint: disable=broad-except
+                    pass
+                conn, target = None, 1 - target
+                time.sleep(0.001)

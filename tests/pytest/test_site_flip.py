@@ -182,3 +182,73 @@ def test_traffic_switch_web_maintenance_and_reload(fresh, tmp_path):
     assert http(proxy["web_url"]) == (200, "new")
     bad = run_module("traffic_switch", dict(base, backend="web", activate="nope"))
     assert bad.get("failed") and "no server nope" in bad["msg"]
+
+
+def pg_args(primary, candidate, **extra):
+    users = site_lab.site()["site-pg0"]["users"]
+    args = dict(engine="postgresql", primary=site_lab.pg_node_spec(primary), candidate=site_lab.pg_node_spec(candidate),
+                login_user="admin", login_password=users["admin"], replication_user="repl",
+                replication_password=users["repl"], migration_id="site-pg-test")
+    args.update(extra)
+    return args
+
+
+@pytest.fixture
+def fresh_pg():
+    site_lab.fresh_postgres(LAB)
+
+
+def pg_rows(name):
+    conn = site_lab.pg_connect(name)
+    try:
+        return [row[0] for row in conn.execute("SELECT v FROM t")]
+    finally:
+        conn.close()
+
+
+def test_postgresql_flip_and_revert_under_writes_lose_nothing(fresh_pg, tmp_path):
+    writer = site_lab.PgWriter()
+    writer.start()
+    time.sleep(0.5)
+    flip = run_module("db_replica_promote", pg_args("site-pg0", "site-pg1"), ledger_dir=tmp_path)
+    assert flip["flipped"] and not flip.get("failed"), flip
+    assert flip["outage_ms"] < 3000, flip["timings"]
+    time.sleep(0.5)
+    again = run_module("db_replica_promote", pg_args("site-pg0", "site-pg1"))
+    assert not again["changed"], again
+    revert = run_module("db_replica_promote", pg_args("site-pg1", "site-pg0"), ledger_dir=tmp_path)
+    assert revert["flipped"], revert
+    time.sleep(0.5)
+    writer.finish()
+    assert len(writer.acked) > 50
+    time.sleep(1)  # the standby replays the last rows
+    for name in site_lab.PG_NAMES:
+        stored = pg_rows(name)
+        assert len(stored) == len(set(stored)), name
+        assert set(writer.acked) <= set(stored), name
+    assert not any(site_lab.site()["site-pg0"]["users"]["repl"] in action for action in flip["actions"])
+
+
+def test_postgresql_abort_restarts_the_old_primary(fresh_pg):
+    replica = site_lab.pg_connect("site-pg1", dbname="postgres")
+    replica.execute("SELECT pg_wal_replay_pause()")
+    try:
+        conn = site_lab.pg_connect("site-pg0", user="app")
+        conn.execute("INSERT INTO t (v) VALUES ('late')")
+        conn.close()
+        result = run_module("db_replica_promote", pg_args("site-pg0", "site-pg1", wait_timeout=2, max_lag=100000))
+    finally:
+        replica.execute("SELECT pg_wal_replay_resume()")
+        replica.close()
+    assert result.get("failed") and result["aborted"], result
+    conn = site_lab.pg_connect("site-pg0", user="app")
+    conn.execute("INSERT INTO t (v) VALUES ('after abort')")
+    conn.close()
+    assert site_lab.pg_connect("site-pg1", dbname="postgres").execute("SELECT pg_is_in_recovery()").fetchone()[0]
+
+
+def test_postgresql_preflight_needs_a_stop_command(fresh_pg):
+    args = pg_args("site-pg0", "site-pg1")
+    del args["primary"]["stop_command"]
+    result = run_module("db_replica_promote", args)
+    assert result.get("failed") and "needs stop_command" in result["msg"], result
