@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Benchmark: the database flip of a site move, under continuous writes, on the lab's MariaDB.
 
-A writer inserts one row at a time through HAProxy's database frontend as the application.
+A writer inserts one row at a time through HAProxy's database frontend as the application
+(PostgreSQL: straight to whichever server takes writes).
 Each flip moves the primary from site-db0 to site-db1 (site-db2 repointed, the old primary
 attached as a replica, HAProxy switched) with cloudshift.migrate.db_replica_promote; each
 revert moves it back. Per flip: the write outage (the longest gap between two acknowledged
@@ -9,7 +10,7 @@ writes around it), failed writes, and at the end lost and duplicated acknowledge
 (must be 0). The baseline is the same flip done task by task with ansible.mysql and
 community.general.haproxy (bench/flip/mariadb_by_tasks.yml), timed the same way.
 
-    python3 bench/flip.py [--flips 20] [--baseline 3]
+    python3 bench/flip.py [--flips 20] [--baseline 3] [--pg-flips 20]
 
 Needs the site lab up (make bench-flip does that).
 """
@@ -53,6 +54,21 @@ def module_flip(primary, candidate, activate, deactivate):
     return result
 
 
+def pg_module_flip(primary, candidate):
+    users = site_lab.site()["site-pg0"]["users"]
+    args = dict(engine="postgresql", primary=site_lab.pg_node_spec(primary), candidate=site_lab.pg_node_spec(candidate),
+                login_user="admin", login_password=users["admin"], replication_user="repl",
+                replication_password=users["repl"])
+    env = dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
+    out = subprocess.run(["ansible", "localhost", "-m", "cloudshift.migrate.db_replica_promote", "-a", json.dumps(args)],
+                         env=env, capture_output=True, text=True, check=False).stdout
+    result = json.loads(out[out.index("{"):])["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    if result.get("failed") or not result.get("flipped"):
+        raise SystemExit("PostgreSQL flip failed: %s" % result.get("msg"))
+    time.sleep(1.0)  # the old primary's WAL receiver connects before the next flip's preflight
+    return result
+
+
 def task_flip(primary, candidate, activate, deactivate):
     info = site_lab.site()
     extra = dict(primary_port=info[primary]["port"], candidate_port=info[candidate]["port"],
@@ -85,7 +101,29 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--flips", type=int, default=20)
     parser.add_argument("--baseline", type=int, default=3, help="task-by-task flips (each ~15 s)")
+    parser.add_argument("--pg-flips", type=int, default=20, help="PostgreSQL flips and reverts (0: none)")
     args = parser.parse_args()
+    if args.pg_flips:
+        site_lab.fresh_postgres([sys.executable, os.path.join(ROOT, "lab", "labctl.py")])
+        writer = site_lab.PgWriter()
+        writer.start()
+        pg_flips, pg_reverts, pg_failed = [], [], [0, 0]
+        for unused in range(args.pg_flips):
+            outage, fails = measured(writer, pg_module_flip, "site-pg0", "site-pg1")
+            pg_flips.append(outage)
+            pg_failed[0] += fails
+            outage, fails = measured(writer, pg_module_flip, "site-pg1", "site-pg0")
+            pg_reverts.append(outage)
+            pg_failed[1] += fails
+        writer.finish()
+        time.sleep(1)
+        conn = site_lab.pg_connect("site-pg0")
+        stored = [row[0] for row in conn.execute("SELECT v FROM t")]
+        conn.close()
+        print(summary("postgresql flip", pg_flips, pg_failed[0]))
+        print(summary("postgresql revert", pg_reverts, pg_failed[1]))
+        print("postgresql flips and reverts: %d acknowledged writes, lost %d, duplicated %d" % (
+            len(writer.acked), len(set(writer.acked) - set(stored)), len(stored) - len(set(stored))))
     site_lab.fresh_replication()
     writer = site_lab.Writer()
     writer.start()
