@@ -47,8 +47,8 @@ options:
         another address.
       - PostgreSQL only - C(dbname) (default C(postgres)); C(stop_command) (a shell command, run where the module
         runs, that stops the server cleanly, for example C(pg_ctlcluster 15 main stop -m fast) over ssh),
-        C(start_command) (starts it: the abort path, and after it became a standby), C(pgdata) (its data
-        directory, when the module runs on its host: C(standby.signal) and C(primary_conninfo) are written there).
+        C(start_command) (starts it - the abort path, and after it became a standby), C(pgdata) (its data
+        directory, when the module runs on its host; C(standby.signal) and C(primary_conninfo) are written there).
     type: dict
     required: true
   candidate:
@@ -230,7 +230,10 @@ class DbReplicaPromote(MigrateModule):
                                "and to attach the old primary (or set attach_old_primary=false)")
         if p["wait_timeout"] <= 0 or p["max_lag"] < 0:
             raise MigrateError("wait_timeout must be > 0 and max_lag >= 0")
-        engine = (PostgreSQL if p["engine"] == "postgresql" else MariaDB)(self.actions)
+        if p["engine"] == "postgresql":
+            engine = PostgreSQL(self.actions, self.module.run_command)
+        else:
+            engine = MariaDB(self.actions)
         specs = [("primary", p["primary"]), ("candidate", p["candidate"])] + [
             ("replicas[%d]" % i, spec) for i, spec in enumerate(p["replicas"])]
         nodes = []

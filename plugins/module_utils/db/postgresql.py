@@ -16,7 +16,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
-import subprocess
 import time
 
 from ansible_collections.cloudshift.migrate.plugins.module_utils.base import MigrateError
@@ -42,8 +41,9 @@ def conninfo_value(value):
 
 
 class Node:
-    def __init__(self, name, spec, log, connect_timeout=5):
+    def __init__(self, name, spec, log, runner, connect_timeout=5):
         self.name, self.spec, self.log, self.connect_timeout = name, spec, log, connect_timeout
+        self.runner = runner  # AnsibleModule.run_command
         self._conn = None
 
     @property
@@ -69,8 +69,8 @@ class Node:
             cursor = self.connect().execute(statement)
             return cursor.fetchall() if cursor.description else []
         except psycopg.Error as exc:
-            raise MigrateError("%s (%s): %s failed: %s" % (self.name, self.address, masked or statement,
-                                                          str(exc).strip()))
+            raise MigrateError("%s (%s): %s failed: %s" % (
+                self.name, self.address, masked or statement, str(exc).strip()))
 
     def one(self, statement, note=False):
         rows = self.run(statement, note=note)
@@ -91,29 +91,29 @@ class Node:
                 pass
             self._conn = None
 
-    def host_command(self, key, timeout=120):
+    def host_command(self, key):
         command = self.spec.get(key)
         if not command:
             raise MigrateError("%s needs %s for this step" % (self.name, key))
         self.log.append("%s: $ %s" % (self.name, command))
-        result = subprocess.run(command, shell=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, timeout=timeout, check=False)
-        if result.returncode != 0:
-            raise MigrateError("%s: %s failed (exit %d): %s" % (
-                self.name, key, result.returncode, result.stdout.decode("utf-8", "replace")[-800:]))
+        # the operator's own command line (ssh, sudo, pg_ctlcluster ...): a shell runs it
+        rc, out, err = self.runner(command, use_unsafe_shell=True)
+        if rc != 0:
+            raise MigrateError("%s: %s failed (exit %d): %s" % (self.name, key, rc, (out + err)[-800:]))
 
 
 class PostgreSQL:
     name = "postgresql"
 
-    def __init__(self, log):
+    def __init__(self, log, runner):
         if not HAS_PSYCOPG:
             raise MigrateError("psycopg (3) is needed on the host that runs db_replica_promote for PostgreSQL")
         self.log = log
+        self.runner = runner
         self.final = None
 
     def node(self, name, spec):
-        return Node(name, spec, self.log)
+        return Node(name, spec, self.log, self.runner)
 
     def status(self, node):
         if not node.reachable():
@@ -168,8 +168,8 @@ class PostgreSQL:
         elif c["replica"]["lag"] is not None and c["replica"]["lag"] > max_lag:
             problems.append("%s lags %.1f s behind (max_lag %s)" % (candidate.name, c["replica"]["lag"], max_lag))
         if p.get("timeline") and c.get("timeline") and p["timeline"] != c["timeline"]:
-            problems.append("%s is on timeline %s, %s on %s" % (candidate.name, c.get("timeline"), primary.name,
-                                                                 p.get("timeline")))
+            problems.append("%s is on timeline %s, %s on %s" % (
+                candidate.name, c.get("timeline"), primary.name, p.get("timeline")))
         for node in others:
             status = facts["others"][node.name]
             if not (self.replicates_from(status, primary) or self.replicates_from(status, candidate)):
@@ -196,8 +196,8 @@ class PostgreSQL:
             streaming, received, replayed = candidate.one(
                 "SELECT (SELECT status = 'streaming' FROM pg_stat_wal_receiver), "
                 "pg_last_wal_receive_lsn()::text, pg_last_wal_replay_lsn()::text")
-            if not streaming and lsn(replayed) is not None and lsn(replayed) > target and \
-                    lsn(replayed) >= (lsn(received) or 0):
+            done = lsn(replayed) is not None and lsn(replayed) > target and lsn(replayed) >= (lsn(received) or 0)
+            if done and not streaming:
                 return True
             time.sleep(0.001)
         return False
