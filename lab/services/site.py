@@ -309,3 +309,81 @@ class SitePostgres(Service):
             "host": HOST, "port": self.port, "pgdata": str(self.pgdata), "bin": str(_pg_bin()),
             "users": {user: self.password(user) for user in PG_USERS},
         })
+
+
+DNS_PORT = 13553
+DNS_ZONE = "site.test"
+DNS_KEY = "cloudshift-lab"
+
+
+class SiteDNS(Service):
+    """Knot DNS, authoritative for site.test, accepting RFC 2136 updates signed with a TSIG key
+    (hmac-sha256). Updates survive restarts (zonefile-load: difference, journal-content: all)."""
+
+    kind = "site-dns"
+    debian_packages = ("knot", "knot-dnsutils")
+
+    @property
+    def health_url(self):
+        return None
+
+    def key_secret(self) -> str:
+        import base64
+        import hashlib
+
+        return base64.b64encode(hashlib.sha256(self.lab.secret("site", "dns-tsig").encode()).digest()).decode()
+
+    def prepare(self) -> None:
+        super().prepare()
+        data = self.data_dir
+        for sub in ("run", "zones", "db"):
+            (data / sub).mkdir(parents=True, exist_ok=True)
+        zonefile = data / "zones" / f"{DNS_ZONE}.zone"
+        if not zonefile.exists():
+            zonefile.write_text("\n".join([
+                f"$ORIGIN {DNS_ZONE}.",
+                "$TTL 3600",
+                f"@ 3600 IN SOA ns.{DNS_ZONE}. hostmaster.{DNS_ZONE}. 1 3600 600 86400 60",
+                f"@ 3600 IN NS ns.{DNS_ZONE}.",
+                "ns 3600 IN A 127.0.0.1",
+                "www 3600 IN A 127.0.0.10",
+                "db 3600 IN A 127.0.0.20",
+                "",
+            ]))
+        write_if_changed(data / "knot.conf", "\n".join([
+            "server:",
+            f"    rundir: {data / 'run'}",
+            f"    listen: {HOST}@{self.port}",
+            "log:",
+            "  - target: stdout",
+            "    any: info",
+            "database:",
+            f"    storage: {data / 'db'}",
+            "key:",
+            f"  - id: {DNS_KEY}",
+            "    algorithm: hmac-sha256",
+            f"    secret: {self.key_secret()}",
+            "acl:",
+            "  - id: update",
+            f"    key: {DNS_KEY}",
+            "    action: update",
+            "template:",
+            "  - id: default",
+            f"    storage: {data / 'zones'}",
+            "    zonefile-load: difference",
+            "    journal-content: all",
+            "    zonefile-sync: -1",
+            "zone:",
+            f"  - domain: {DNS_ZONE}",
+            "    acl: update",
+            "",
+        ]))
+
+    def command(self) -> list[str]:
+        return ["knotd", "-c", str(self.data_dir / "knot.conf")]
+
+    def ready_hook(self) -> None:
+        _update_site_file(self.lab, "site-dns", {
+            "server": HOST, "port": self.port, "zone": DNS_ZONE, "key_name": DNS_KEY,
+            "key_secret": self.key_secret(), "key_algorithm": "hmac-sha256",
+        })

@@ -16,20 +16,51 @@ description:
     put in maintenance with their sessions cut, server addresses changed, a maintenance page shown or hidden
     through an ACL file. No reload; the change is written to HAProxy's server-state file (O(state_file)) so that a
     later reload keeps it.
+  - DNS through RFC 2136 dynamic updates signed with TSIG (O(provider=rfc2136)) - each record of O(records) gets its
+    values and TTL; only TTLs (to lower them ahead of a move, and restore them after) when no values are given. The
+    previous values and TTLs are returned and recorded in the ledger, so that a restore knows them.
   - Idempotent (only what differs is changed) and check mode (the plan, from the current state).
-  - DNS (RFC 2136) and Fastly providers are planned.
+  - A Fastly provider is planned.
 author:
   - cloudshift.migrate engineers (@cloudshift)
 options:
   provider:
-    description: The load balancer.
+    description: What carries the traffic - V(haproxy) (runtime API) or V(rfc2136) (DNS updates).
     type: str
-    choices: [haproxy]
+    choices: [haproxy, rfc2136]
     default: haproxy
   socket:
-    description: HAProxy's admin socket.
+    description: HAProxy's admin socket. Required with O(provider=haproxy).
     type: path
-    required: true
+  server:
+    description: The DNS server that takes updates for O(zone) (its address). Required with O(provider=rfc2136).
+    type: str
+  port:
+    description: Its port.
+    type: int
+    default: 53
+  zone:
+    description: The DNS zone the records are in.
+    type: str
+  key_name:
+    description: The TSIG key's name.
+    type: str
+  key_secret:
+    description: The TSIG key's secret (base64).
+    type: str
+  key_algorithm:
+    description: The TSIG algorithm.
+    type: str
+    choices: [hmac-sha256, hmac-sha384, hmac-sha512, hmac-sha224, hmac-sha1, hmac-md5]
+    default: hmac-sha256
+  records:
+    description:
+      - DNS records to set - each a dict with C(name) (relative to O(zone), or absolute), C(type) (default C(A)),
+        C(values) (a list; absent means keep the current values) and C(ttl) (absent means keep the current TTL, or
+        300 for a new record).
+    type: list
+    elements: dict
+    default: []
   backend:
     description: The backend to switch. Needed with O(activate), O(deactivate) or O(addresses).
     type: str
@@ -72,6 +103,27 @@ EXAMPLES = r"""
     deactivate: [old]
     state_file: /var/lib/haproxy/server-state
 
+- name: Lower the TTLs a day ahead of the move
+  cloudshift.migrate.traffic_switch:
+    provider: rfc2136
+    server: 192.0.2.53
+    zone: example.com
+    key_name: migration
+    key_secret: "{{ vault_tsig_secret }}"
+    records:
+      - {name: www, ttl: 60}
+  register: lowered
+
+- name: Point www at the new site
+  cloudshift.migrate.traffic_switch:
+    provider: rfc2136
+    server: 192.0.2.53
+    zone: example.com
+    key_name: migration
+    key_secret: "{{ vault_tsig_secret }}"
+    records:
+      - {name: www, type: A, values: [203.0.113.10], ttl: 60}
+
 - name: Show the maintenance page
   cloudshift.migrate.traffic_switch:
     socket: /run/haproxy/admin.sock
@@ -90,6 +142,12 @@ servers:
   description: The backend's servers after the call - address, port, state (ready, maint, drain), up.
   returned: when O(backend) is given
   type: dict
+records:
+  description: With O(provider=rfc2136), each record's C(name), C(type), C(ttl), C(values) after the call and its
+    C(previous) TTL and values.
+  returned: with O(provider=rfc2136)
+  type: list
+  elements: dict
 ledger_entries:
   description: The switch's entry (C(traffic_switch), with the commands run).
   returned: always
@@ -99,12 +157,20 @@ ledger_entries:
 
 from ansible_collections.cloudshift.migrate.plugins.module_utils.base import MigrateError, MigrateModule
 from ansible_collections.cloudshift.migrate.plugins.module_utils.traffic import haproxy
+from ansible_collections.cloudshift.migrate.plugins.module_utils.traffic.dns import ALGORITHMS, DNS
 
 
 class TrafficSwitch(MigrateModule):
     argument_spec = dict(
-        provider=dict(type="str", choices=["haproxy"], default="haproxy"),
-        socket=dict(type="path", required=True),
+        provider=dict(type="str", choices=["haproxy", "rfc2136"], default="haproxy"),
+        socket=dict(type="path"),
+        server=dict(type="str"),
+        port=dict(type="int", default=53),
+        zone=dict(type="str"),
+        key_name=dict(type="str", no_log=False),
+        key_secret=dict(type="str", no_log=True),
+        key_algorithm=dict(type="str", choices=list(ALGORITHMS), default="hmac-sha256"),
+        records=dict(type="list", elements="dict", default=[]),
         backend=dict(type="str"),
         activate=dict(type="str"),
         deactivate=dict(type="list", elements="str", default=[]),
@@ -115,7 +181,56 @@ class TrafficSwitch(MigrateModule):
         state_file=dict(type="path"),
     )
 
+    module_kwargs = dict(required_if=[("provider", "haproxy", ["socket"]),
+                                      ("provider", "rfc2136", ["server", "zone", "records"])])
+
     def run(self):
+        if self.params["provider"] == "rfc2136":
+            return self.run_dns()
+        return self.run_haproxy()
+
+    def run_dns(self):
+        p = self.params
+        wanted = []
+        for index, record in enumerate(p["records"]):
+            unknown = set(record) - set(["name", "type", "values", "ttl"])
+            if unknown or not record.get("name"):
+                raise MigrateError("records[%d] needs name (and may have type, values, ttl), not %s" % (
+                    index, ", ".join(sorted(unknown)) or "nothing"))
+            values = record.get("values")
+            if values is not None and not isinstance(values, list):
+                values = [values]
+            ttl = record.get("ttl")
+            if ttl is not None and (not str(ttl).isdigit() or int(ttl) > 2147483647):
+                raise MigrateError("records[%d]: ttl must be a number of seconds, not %r" % (index, ttl))
+            wanted.append(dict(name=record["name"], type=str(record.get("type") or "A").upper(),
+                               values=None if values is None else [str(v) for v in values],
+                               ttl=None if ttl is None else int(ttl)))
+        zone = DNS(p["server"], p["port"], p["zone"], p.get("key_name"), p.get("key_secret"), p["key_algorithm"])
+        zone.check_key()
+        results = []
+        for record in wanted:  # read everything first: bad names fail before any change
+            ttl, values = zone.current(record["name"], record["type"])
+            record["previous"] = dict(ttl=ttl, values=values)
+        for record in wanted:
+            previous = record["previous"]
+            values = sorted(record["values"]) if record["values"] is not None else previous["values"]
+            ttl = record["ttl"] if record["ttl"] is not None else (previous["ttl"] or 300)
+            if not values:
+                raise MigrateError("%s %s does not exist: give its values" % (record["name"], record["type"]))
+            if (ttl, values) != (previous["ttl"], previous["values"]):
+                if self.plan("rfc2136: %s %s %s ttl %s (was %s ttl %s)" % (
+                        record["name"], record["type"], " ".join(values), ttl, " ".join(previous["values"]) or "-",
+                        previous["ttl"])):
+                    zone.replace(record["name"], record["type"], ttl, values)
+                    self.record("dns_record", "%s/%s" % (zone.fqdn(record["name"]).to_text(), record["type"]),
+                                destination_id=" ".join(values), phase="flip", status="done",
+                                data=dict(ttl=ttl, previous_ttl=previous["ttl"], previous_values=previous["values"]))
+            results.append(dict(name=record["name"], type=record["type"], ttl=ttl, values=values,
+                                previous=previous))
+        return dict(records=results)
+
+    def run_haproxy(self):
         p = self.params
         if (p["activate"] or p["deactivate"] or p["addresses"]) and not p["backend"]:
             raise MigrateError("activate, deactivate and addresses need backend")
