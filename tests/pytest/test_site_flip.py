@@ -252,3 +252,44 @@ def test_postgresql_preflight_needs_a_stop_command(fresh_pg):
     del args["primary"]["stop_command"]
     result = run_module("db_replica_promote", args)
     assert result.get("failed") and "needs stop_command" in result["msg"], result
+
+
+def dns_answer(name):
+    import dns.message
+    import dns.query
+
+    info = site_lab.site()["site-dns"]
+    response = dns.query.udp(dns.message.make_query("%s.%s" % (name, info["zone"]), "A"), info["server"],
+                             port=info["port"], timeout=3)
+    rrset = response.answer[0]
+    return rrset.ttl, sorted(r.to_text() for r in rrset)
+
+
+def test_dns_ttl_lowered_switched_and_restored(tmp_path):
+    info = site_lab.site()["site-dns"]
+    base = dict(provider="rfc2136", server=info["server"], port=info["port"], zone=info["zone"],
+                key_name=info["key_name"], key_secret=info["key_secret"], migration_id="dns-test")
+    before = dns_answer("db")
+    lowered = run_module("traffic_switch", dict(base, records=[{"name": "db", "ttl": 60}]), ledger_dir=tmp_path)
+    assert lowered["changed"] and lowered["records"][0]["previous"]["ttl"] == before[0], lowered
+    assert dns_answer("db") == (60, before[1])
+    plan = run_module("traffic_switch", dict(base, records=[{"name": "db", "values": ["127.0.0.21"]}]), check=True)
+    assert plan["changed"] and dns_answer("db") == (60, before[1])
+    switched = run_module("traffic_switch", dict(base, records=[{"name": "db", "values": ["127.0.0.21"]}]))
+    assert switched["changed"] and dns_answer("db") == (60, ["127.0.0.21"])
+    again = run_module("traffic_switch", dict(base, records=[{"name": "db", "values": ["127.0.0.21"]}]))
+    assert not again["changed"], again
+    # bad input: a key the server does not take, a name outside the zone - nothing changes
+    for bad, expect in ((dict(key_secret="AAAA"), "does not take the TSIG key"),
+                        (dict(records=[{"name": "db.elsewhere.test.", "values": ["127.0.0.9"]}]), "not in the zone")):
+        args = dict(base, records=[{"name": "db", "values": ["127.0.0.9"]}])
+        args.update(bad)
+        failed = run_module("traffic_switch", args)
+        assert failed.get("failed") and expect in failed["msg"] and not failed["changed"], failed
+        assert info["key_secret"] not in json.dumps(failed)
+    assert dns_answer("db") == (60, ["127.0.0.21"])
+    restored = run_module("traffic_switch", dict(base, records=[{"name": "db", "values": before[1], "ttl": before[0]}]))
+    assert restored["changed"] and dns_answer("db") == before
+    with open(tmp_path / "dns-test.json") as handle:
+        entries = json.load(handle)["entries"]
+    assert [e["data"]["previous_ttl"] for e in entries.values() if e["type"] == "dns_record"] == [before[0]]
