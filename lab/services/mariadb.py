@@ -47,13 +47,14 @@ class MariaDB(Service):
         return (f"mysql+pymysql://{USER}:{self.password()}@{HOST}:{self.port}/"
                 f"{database}?charset=utf8")
 
-    def prepare(self) -> None:
-        super().prepare()
-        write_if_changed(self.conf_path, "\n".join([
-            "[mysqld]",
+    def options(self) -> list[str]:
+        """The [mysqld] section (subclasses change it: the site's servers keep binary logs)."""
+        return [
             f"datadir = {self.db_dir}",
             f"socket = {self.socket_path}",
             f"pid-file = {self.data_dir / 'mysqld.pid'}",
+            # its own temporary directory: servers installed side by side collide in /tmp
+            f"tmpdir = {self.data_dir / 'tmp'}",
             f"port = {self.port}",
             f"bind-address = {HOST}",
             "skip-name-resolve",
@@ -66,8 +67,14 @@ class MariaDB(Service):
             "character-set-server = utf8mb4",
             "collation-server = utf8mb4_general_ci",
             "",
-        ]))
-        shutil.chown(self.data_dir, "mysql", "mysql")
+        ]
+
+    def prepare(self) -> None:
+        super().prepare()
+        write_if_changed(self.conf_path, "\n".join(["[mysqld]"] + self.options()))
+        (self.data_dir / "tmp").mkdir(exist_ok=True)
+        for path in (self.data_dir, self.data_dir / "tmp"):
+            shutil.chown(path, "mysql", "mysql")
         if not (self.db_dir / "mysql").exists():
             if self.db_dir.exists():
                 shutil.rmtree(self.db_dir)

@@ -48,37 +48,21 @@ class SiteMariaDB(MariaDB):
     def server_id(self) -> int:
         return self.port
 
-    def prepare(self) -> None:
-        Service.prepare(self)
-        write_if_changed(self.conf_path, "\n".join([
-            "[mysqld]",
-            f"datadir = {self.db_dir}",
-            f"socket = {self.socket_path}",
-            f"pid-file = {self.data_dir / 'mysqld.pid'}",
-            f"port = {self.port}",
-            f"bind-address = {HOST}",
-            "skip-name-resolve",
+    def options(self) -> list[str]:
+        # binary logs with GTIDs (the parent's config has none), a smaller buffer pool
+        kept = [line for line in super().options()
+                if line and not line.startswith(("skip-log-bin", "innodb_buffer_pool_size", "max_connections"))]
+        return kept + [
             f"server_id = {self.server_id}",
             f"log_bin = {self.data_dir / 'binlog'}",
             "log_slave_updates = 1",
             "binlog_format = ROW",
             "gtid_strict_mode = 1",
-            f"gtid_domain_id = 0",
+            "gtid_domain_id = 0",
             "innodb_buffer_pool_size = 64M",
-            "innodb_log_file_size = 16M",
             "max_connections = 500",
-            "character-set-server = utf8mb4",
             "",
-        ]))
-        import shutil
-
-        shutil.chown(self.data_dir, "mysql", "mysql")
-        if not (self.db_dir / "mysql").exists():
-            if self.db_dir.exists():
-                shutil.rmtree(self.db_dir)
-            self.run_tool(["mariadb-install-db", f"--defaults-file={self.conf_path}",
-                           "--user=mysql", "--auth-root-authentication-method=socket",
-                           "--skip-test-db"])
+        ]
 
     def password(self, user: str = "admin") -> str:
         return self.lab.secret("site", user)

@@ -15,6 +15,7 @@ __metaclass__ = type
 import re
 
 from ansible_collections.cloudshift.migrate.plugins.module_utils.base import MigrateError
+from ansible_collections.cloudshift.migrate.plugins.module_utils.db.engine import Engine
 
 try:
     import pymysql
@@ -84,15 +85,16 @@ class Node:
             self._conn = None
 
 
-class MariaDB:
+class MariaDB(Engine):
     """The engine: status, preflight and the switchover steps."""
 
     name = "mariadb"
+    default_port = 3306
 
     def __init__(self, log):
         if not HAS_PYMYSQL:
             raise MigrateError("PyMySQL is needed on the host that runs db_replica_promote")
-        self.log = log
+        super(MariaDB, self).__init__(log)
 
     def node(self, name, spec):
         return Node(name, spec, self.log)
@@ -116,12 +118,6 @@ class MariaDB:
                 lag=replica.get("Seconds_Behind_Master"), using_gtid=replica.get("Using_Gtid"),
                 error=replica.get("Last_IO_Error") or replica.get("Last_SQL_Error") or "")
         return status
-
-    @staticmethod
-    def replicates_from(status, node):
-        replica = status.get("replica")
-        return bool(replica) and replica["source_port"] == int(node.spec.get("port") or 3306) and \
-            replica["source_host"] in (node.spec.get("host"), node.spec.get("replication_host"))
 
     def follows(self, status, source):
         return self.replicates_from(status, source)

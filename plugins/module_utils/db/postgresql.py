@@ -19,6 +19,7 @@ import os
 import time
 
 from ansible_collections.cloudshift.migrate.plugins.module_utils.base import MigrateError
+from ansible_collections.cloudshift.migrate.plugins.module_utils.db.engine import Engine
 
 try:
     import psycopg
@@ -102,13 +103,14 @@ class Node:
             raise MigrateError("%s: %s failed (exit %d): %s" % (self.name, key, rc, (out + err)[-800:]))
 
 
-class PostgreSQL:
+class PostgreSQL(Engine):
     name = "postgresql"
+    default_port = 5432
 
     def __init__(self, log, runner):
         if not HAS_PSYCOPG:
             raise MigrateError("psycopg (3) is needed on the host that runs db_replica_promote for PostgreSQL")
-        self.log = log
+        super(PostgreSQL, self).__init__(log)
         self.runner = runner
         self.final = None
 
@@ -137,12 +139,6 @@ class PostgreSQL:
             io_running=bool(receiver) and receiver[0] == "streaming", sql_running=True,
             lag=None if lag is None else float(lag), received=received, error="" if receiver else "no WAL receiver")
         return status
-
-    @staticmethod
-    def replicates_from(status, node):
-        replica = status.get("replica")
-        return bool(replica) and replica["source_port"] == int(node.spec.get("port") or 5432) and \
-            replica["source_host"] in (node.spec.get("host"), node.spec.get("replication_host"))
 
     def follows(self, status, source):
         """A standby of ``source`` - or a standby whose WAL receiver has not connected yet (just

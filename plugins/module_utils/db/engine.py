@@ -1,0 +1,28 @@
+# -*- coding: utf-8 -*-
+# Copyright: cloudshift.migrate contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the database engines of db_replica_promote share (db/mariadb.py, db/postgresql.py).
+
+An engine gives: ``node(name, spec)``, ``status(node)`` (read_only, position, replica
+{source_host, source_port, io_running, sql_running, lag, error} or None), ``preflight``,
+``freeze``, ``unfreeze``, ``position``, ``wait``, ``promote``, ``follow`` and ``follows``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+class Engine:
+    name = ""
+    default_port = 0
+
+    def __init__(self, log):
+        self.log = log
+
+    @classmethod
+    def replicates_from(cls, status, node):
+        """``status`` (of some server) says it replicates from ``node``."""
+        replica = status.get("replica")
+        return bool(replica) and replica["source_port"] == int(node.spec.get("port") or cls.default_port) and \
+            replica["source_host"] in (node.spec.get("host"), node.spec.get("replication_host"))
