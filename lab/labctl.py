@@ -40,8 +40,8 @@ from lab.services.keystone import Keystone  # noqa: E402
 from lab.services.mariadb import MariaDB  # noqa: E402
 from lab.services.moto import REQUIREMENTS as AWS_REQUIREMENTS, Moto  # noqa: E402
 from lab.services.rabbitmq import RabbitMQ  # noqa: E402
-from lab.services.site import (DB_PORTS, DNS_PORT, HAPROXY_PORTS, PG_PORTS, WEB_PORTS, SiteDNS,  # noqa: E402
-                               SiteHAProxy, SiteMariaDB, SitePostgres, SiteWeb)
+from lab.services.site import (DB_PORTS, DNS_PORT, FASTLY_PORT, HAPROXY_PORTS, PG_PORTS, WEB_PORTS,  # noqa: E402
+                               SiteDNS, SiteFastly, SiteHAProxy, SiteMariaDB, SitePostgres, SiteWeb)
 
 REQUIREMENTS = HERE / "requirements-services.txt"
 PLUGINS = HERE / "plugins"
@@ -78,7 +78,7 @@ CLOUDS = {
 SITE = dict([(name, (SiteMariaDB, port)) for name, port in DB_PORTS.items()]
             + [(name, (SiteWeb, port)) for name, port in WEB_PORTS.items()]
             + [(name, (SitePostgres, port)) for name, port in PG_PORTS.items()]
-            + [("site-dns", (SiteDNS, DNS_PORT))]
+            + [("site-dns", (SiteDNS, DNS_PORT)), ("site-fastly", (SiteFastly, FASTLY_PORT))]
             + [("site-haproxy", (SiteHAProxy, HAPROXY_PORTS["web"]))])
 
 

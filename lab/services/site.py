@@ -371,3 +371,32 @@ class SiteDNS(Service):
             "server": HOST, "port": self.port, "zone": DNS_ZONE, "key_name": DNS_KEY,
             "key_secret": self.key_secret(), "key_algorithm": "hmac-sha256",
         })
+
+
+FASTLY_PORT = 13580
+
+
+class SiteFastly(Service):
+    """A local stand-in for Fastly's API (lab/fastly/standin.py): service "site" whose backends
+    traffic_switch changes through versions. Not Fastly: it checks the request sequence."""
+
+    kind = "site-fastly"
+
+    @property
+    def health_url(self):
+        return None
+
+    def token(self) -> str:
+        return self.lab.secret("site", "fastly-token")
+
+    def environment(self) -> dict[str, str]:
+        env = super().environment()
+        env["FASTLY_STANDIN_TOKEN"] = self.token()
+        return env
+
+    def command(self) -> list[str]:
+        return [sys.executable, str(Path(__file__).resolve().parent.parent / "fastly" / "standin.py"),
+                "--host", HOST, "--port", str(self.port), "--state", str(self.data_dir / "state.json")]
+
+    def ready_hook(self) -> None:
+        _update_site_file(self.lab, "site-fastly", {"url": self.url, "service_id": "site", "token": self.token()})

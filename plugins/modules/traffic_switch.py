@@ -20,15 +20,35 @@ description:
     values and TTL; only TTLs (to lower them ahead of a move, and restore them after) when no values are given. The
     previous values and TTLs are returned and recorded in the ledger, so that a restore knows them.
   - Idempotent (only what differs is changed) and check mode (the plan, from the current state).
-  - A Fastly provider is planned.
+  - Fastly (O(provider=fastly)) - the active version of the service is cloned, the backends of O(backends) get
+    their new addresses in the clone, the clone is validated and activated; the previous version is returned, and
+    activating it (O(activate_version)) is the rollback. Built on Fastly's documented API and tested against a local
+    stand-in that checks the request sequence - B(not run against Fastly itself).
 author:
   - cloudshift.migrate engineers (@cloudshift)
 options:
   provider:
-    description: What carries the traffic - V(haproxy) (runtime API) or V(rfc2136) (DNS updates).
+    description: What carries the traffic - V(haproxy) (runtime API), V(rfc2136) (DNS updates) or V(fastly) (CDN).
     type: str
-    choices: [haproxy, rfc2136]
+    choices: [haproxy, rfc2136, fastly]
     default: haproxy
+  api_url:
+    description: Fastly's API.
+    type: str
+    default: https://api.fastly.com
+  api_token:
+    description: A Fastly API token (default from E(FASTLY_API_TOKEN)).
+    type: str
+  service_id:
+    description: The Fastly service. Required with O(provider=fastly).
+    type: str
+  backends:
+    description: Fastly backend name -> C(address) or C(address:port) in the new version.
+    type: dict
+    default: {}
+  activate_version:
+    description: Activate this version of the Fastly service (the rollback to the RV(previous_version) of a switch).
+    type: int
   socket:
     description: HAProxy's admin socket. Required with O(provider=haproxy).
     type: path
@@ -124,6 +144,15 @@ EXAMPLES = r"""
     records:
       - {name: www, type: A, values: [203.0.113.10], ttl: 60}
 
+- name: Send the CDN to the new origin (rollback - activate the previous_version it returns)
+  cloudshift.migrate.traffic_switch:
+    provider: fastly
+    service_id: SU1Z0isxPaozGVKXdv0eY
+    api_token: "{{ vault_fastly_token }}"
+    backends:
+      origin: new-origin.example.com:443
+  register: cdn
+
 - name: Show the maintenance page
   cloudshift.migrate.traffic_switch:
     socket: /run/haproxy/admin.sock
@@ -142,6 +171,14 @@ servers:
   description: The backend's servers after the call - address, port, state (ready, maint, drain), up.
   returned: when O(backend) is given
   type: dict
+version:
+  description: With O(provider=fastly), the active version after the call.
+  returned: with O(provider=fastly)
+  type: int
+previous_version:
+  description: With O(provider=fastly), the version that was active before (activate it to roll back).
+  returned: with O(provider=fastly)
+  type: int
 records:
   description: With O(provider=rfc2136), each record's C(name), C(type), C(ttl), C(values) after the call and its
     C(previous) TTL and values.
@@ -155,14 +192,22 @@ ledger_entries:
   elements: dict
 """
 
+from ansible.module_utils.basic import env_fallback
+
 from ansible_collections.cloudshift.migrate.plugins.module_utils.base import MigrateError, MigrateModule
 from ansible_collections.cloudshift.migrate.plugins.module_utils.traffic import haproxy
 from ansible_collections.cloudshift.migrate.plugins.module_utils.traffic.dns import ALGORITHMS, DNS
+from ansible_collections.cloudshift.migrate.plugins.module_utils.traffic.fastly import Fastly
 
 
 class TrafficSwitch(MigrateModule):
     argument_spec = dict(
-        provider=dict(type="str", choices=["haproxy", "rfc2136"], default="haproxy"),
+        provider=dict(type="str", choices=["haproxy", "rfc2136", "fastly"], default="haproxy"),
+        api_url=dict(type="str", default="https://api.fastly.com"),
+        api_token=dict(type="str", no_log=True, fallback=(env_fallback, ["FASTLY_API_TOKEN"])),
+        service_id=dict(type="str"),
+        backends=dict(type="dict", default={}),
+        activate_version=dict(type="int"),
         socket=dict(type="path"),
         server=dict(type="str"),
         port=dict(type="int", default=53),
@@ -182,11 +227,14 @@ class TrafficSwitch(MigrateModule):
     )
 
     module_kwargs = dict(required_if=[("provider", "haproxy", ["socket"]),
-                                      ("provider", "rfc2136", ["server", "zone", "records"])])
+                                      ("provider", "rfc2136", ["server", "zone", "records"]),
+                                      ("provider", "fastly", ["api_token", "service_id"])])
 
     def run(self):
         if self.params["provider"] == "rfc2136":
             return self.run_dns()
+        if self.params["provider"] == "fastly":
+            return self.run_fastly()
         return self.run_haproxy()
 
     def run_dns(self):
@@ -229,6 +277,50 @@ class TrafficSwitch(MigrateModule):
             results.append(dict(name=record["name"], type=record["type"], ttl=ttl, values=values,
                                 previous=previous))
         return dict(records=results)
+
+    def run_fastly(self):
+        p = self.params
+        if bool(p["backends"]) == (p["activate_version"] is not None):
+            raise MigrateError("give backends (a switch) or activate_version (a rollback), one of them")
+        cdn = Fastly(p["api_url"], p["api_token"], p["service_id"])
+        active = cdn.active_version()
+        if p["activate_version"] is not None:
+            if p["activate_version"] != active and self.plan("fastly: activate version %d of %s (was %d)" % (
+                    p["activate_version"], p["service_id"], active)):
+                cdn.activate(p["activate_version"])
+            changed_to = p["activate_version"] if not self.check_mode else active
+            self.record_fastly(active, p["activate_version"])
+            return dict(version=changed_to, previous_version=active)
+        current = cdn.backends(active)
+        wanted = {}
+        for name, target in sorted(p["backends"].items()):
+            if name not in current:
+                raise MigrateError("Fastly service %s has no backend %s in version %d (it has %s)" % (
+                    p["service_id"], name, active, ", ".join(sorted(current))))
+            address, _sep, port = str(target).partition(":")
+            if port and not port.isdigit():
+                raise MigrateError("backends: %s must be address or address:port, not %r" % (name, target))
+            if current[name].get("address") != address or (port and int(current[name].get("port") or 0) != int(port)):
+                wanted[name] = (address, port)
+        if not wanted:
+            return dict(version=active, previous_version=active)
+        for name, (address, port) in sorted(wanted.items()):
+            target = address + (":" + port if port else "")
+            self.plan("fastly: backend %s -> %s in a clone of version %d" % (name, target, active))
+        if not self.plan("fastly: validate and activate the clone (version %d stays for a rollback)" % active):
+            return dict(version=active, previous_version=active)
+        version = cdn.clone(active)
+        for name, (address, port) in sorted(wanted.items()):
+            cdn.set_backend(version, name, address, port)
+        cdn.validate(version)
+        cdn.activate(version)
+        self.record_fastly(active, version)
+        return dict(version=version, previous_version=active)
+
+    def record_fastly(self, previous, version):
+        if not self.check_mode and previous != version:
+            self.record("traffic_switch", "fastly:%s" % self.params["service_id"], destination_id=str(version),
+                        phase="flip", status="done", data=dict(previous_version=previous))
 
     def run_haproxy(self):
         p = self.params

@@ -293,3 +293,37 @@ def test_dns_ttl_lowered_switched_and_restored(tmp_path):
     with open(tmp_path / "dns-test.json") as handle:
         entries = json.load(handle)["entries"]
     assert [e["data"]["previous_ttl"] for e in entries.values() if e["type"] == "dns_record"] == [before[0]]
+
+
+def fastly_requests(clear=False):
+    url = site_lab.site()["site-fastly"]["url"] + "/cloudshift-lab/requests"
+    request = urllib.request.Request(url, method="DELETE" if clear else "GET")
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return [(r["method"], r["path"]) for r in json.load(response)]
+
+
+def test_fastly_clone_change_validate_activate_and_roll_back(tmp_path):
+    info = site_lab.site()["site-fastly"]
+    with urllib.request.urlopen(urllib.request.Request(info["url"] + "/cloudshift-lab/reset", method="POST")):
+        pass
+    base = dict(provider="fastly", api_url=info["url"], api_token=info["token"], service_id="site",
+                migration_id="cdn-test")
+    plan = run_module("traffic_switch", dict(base, backends={"origin": "127.0.0.1:13482"}), check=True)
+    assert plan["changed"] and all(method == "GET" for method, unused in fastly_requests()), plan
+    fastly_requests(clear=True)
+    switched = run_module("traffic_switch", dict(base, backends={"origin": "127.0.0.1:13482"}), ledger_dir=tmp_path)
+    assert switched["changed"] and (switched["previous_version"], switched["version"]) == (1, 2), switched
+    # the documented sequence: read, clone the active version, change the clone, validate, activate
+    assert fastly_requests() == [
+        ("GET", "/service/site/details"), ("GET", "/service/site/version/1/backend"),
+        ("PUT", "/service/site/version/1/clone"), ("PUT", "/service/site/version/2/backend/origin"),
+        ("GET", "/service/site/version/2/validate"), ("PUT", "/service/site/version/2/activate")]
+    again = run_module("traffic_switch", dict(base, backends={"origin": "127.0.0.1:13482"}))
+    assert not again["changed"], again
+    rollback = run_module("traffic_switch", dict(base, activate_version=switched["previous_version"]))
+    assert rollback["changed"] and rollback["version"] == 1
+    bad = run_module("traffic_switch", dict(base, api_token="not-the-token", backends={"origin": "127.0.0.1:13482"}))
+    assert bad.get("failed") and "401" in bad["msg"] and "not-the-token" not in json.dumps(bad)
+    unknown = run_module("traffic_switch", dict(base, backends={"nope": "127.0.0.1"}))
+    assert unknown.get("failed") and "no backend nope" in unknown["msg"]
+    assert info["token"] not in json.dumps([switched, rollback])

@@ -1,0 +1,77 @@
+# -*- coding: utf-8 -*-
+# Copyright: cloudshift.migrate contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Fastly's API, the part a backend switch needs: clone the active version, change backends,
+validate, activate; a rollback activates the previous version.
+
+Built on Fastly's documented API (service details, version clone/validate/activate, backends).
+Tested against the lab's local stand-in (lab/fastly/standin.py), not against Fastly itself.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+
+from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
+from ansible.module_utils.six.moves.urllib.parse import quote, urlencode
+from ansible.module_utils.urls import open_url
+
+from ansible_collections.cloudshift.migrate.plugins.module_utils.base import MigrateError
+
+
+class Fastly:
+    def __init__(self, api_url, token, service_id, timeout=30):
+        self.api_url = api_url.rstrip("/")
+        self.token = token
+        self.service_id = service_id
+        self.timeout = timeout
+
+    def call(self, method, path, data=None):
+        url = "%s/service/%s%s" % (self.api_url, quote(self.service_id, safe=""), path)
+        headers = {"Fastly-Key": self.token, "Accept": "application/json"}
+        body = None
+        if data is not None:
+            body = urlencode(data)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        try:
+            response = open_url(url, method=method, data=body, headers=headers, timeout=self.timeout)
+            return json.loads(response.read() or b"null")
+        except HTTPError as exc:
+            try:
+                detail = json.loads(exc.read() or b"{}")
+                detail = "%s %s" % (detail.get("msg", ""), detail.get("detail", ""))
+            except ValueError:
+                detail = ""
+            raise MigrateError("Fastly: %s %s answered %s: %s" % (method, path or "/", exc.code, detail.strip()),
+                               status_code=exc.code)
+        except (URLError, OSError) as exc:
+            raise MigrateError("cannot reach Fastly's API at %s: %s" % (self.api_url, exc))
+
+    def active_version(self):
+        details = self.call("GET", "/details")
+        if not details.get("active_version"):
+            raise MigrateError("Fastly service %s has no active version" % self.service_id)
+        return int(details["active_version"])
+
+    def backends(self, version):
+        return dict((b["name"], b) for b in self.call("GET", "/version/%d/backend" % version))
+
+    def clone(self, version):
+        return int(self.call("PUT", "/version/%d/clone" % version)["number"])
+
+    def set_backend(self, version, name, address, port=None):
+        data = {"address": address}
+        if port:
+            data["port"] = int(port)
+        return self.call("PUT", "/version/%d/backend/%s" % (version, quote(name, safe="")), data)
+
+    def validate(self, version):
+        result = self.call("GET", "/version/%d/validate" % version)
+        if result.get("status") != "ok":
+            raise MigrateError("Fastly rejected version %d: %s" % (version, "; ".join(
+                str(e) for e in result.get("errors") or []) or result.get("msg") or result))
+
+    def activate(self, version):
+        return self.call("PUT", "/version/%d/activate" % version)
