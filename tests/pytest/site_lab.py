@@ -183,3 +183,16 @@ class PgWriter(Writer):
                     pass
                 conn, target = None, 1 - target
                 time.sleep(0.001)
+
+
+def no_replication():
+    """db0 alone with table app.t (one row); db1 and db2 empty, writable, replicating from nobody;
+    HAProxy back to the old servers; the lab's DNS names back to the old addresses and TTLs."""
+    for name in NAMES:
+        sql(name, "SET SESSION sql_log_bin = 0", "STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only = 0",
+            "DROP TABLE IF EXISTS app.t", "RESET MASTER", "SET GLOBAL gtid_slave_pos = ''")
+    sql("site-db0", "CREATE TABLE app.t (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(40)) ENGINE=InnoDB",
+        "INSERT INTO app.t (v) VALUES ('before')")
+    for backend in ("db", "web"):
+        haproxy("set server %s/old state ready" % backend)
+        haproxy("set server %s/new state maint" % backend)
