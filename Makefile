@@ -27,6 +27,7 @@ help:
 	@echo "make bench-aws     benchmark: 50 EBS copies to another region vs the ideal and a one-by-one script"
 	@echo "make bench-flip    benchmark: 20 database flips and reverts under writes vs task by task"
 	@echo "make demo SCENARIO=aws   move two EC2 instances between regions on the lab's moto"
+	@echo "make demo SCENARIO=site  move the lab's site (databases, HAProxy, CDN stand-in, DNS): prepare, test, flip"
 	@echo "make sync          mirror the tree into .build/collections for ansible-playbook/ansible-doc"
 	@echo "make changelog     lint the changelog fragments"
 
@@ -54,7 +55,11 @@ lab-status:
 SCENARIO ?= instance
 AWS_ENV = set -a && . .lab/aws.env && set +a
 demo: sync lab-up
-ifeq ($(SCENARIO),aws)
+ifeq ($(SCENARIO),site)
+	python3 lab/site_plan.py >/dev/null
+	for phase in prepare test flip; do \
+	  ansible-playbook cloudshift.migrate.migrate_site -e @.lab/site-plan.json -e phase=$$phase || exit 1; done
+else ifeq ($(SCENARIO),aws)
 	$(AWS_ENV) && curl -s -o /dev/null -X POST -d '{"snapshot_seconds": 2, "copy_seconds": 5}' \
 	  http://127.0.0.1:14566/cloudshift-lab/config && \
 	  ansible-playbook lab/playbooks/aws_fixtures.yml -e '{"fixture_aws_names": ["app01", "app02"]}' && \
