@@ -265,8 +265,22 @@ def dns_answer(name):
     return rrset.ttl, sorted(r.to_text() for r in rrset)
 
 
+def reset_dns(info):
+    """www and db back to their first addresses and TTLs (other tests move them)."""
+    import dns.query
+    import dns.tsigkeyring
+    import dns.update
+
+    keyring = dns.tsigkeyring.from_text({info["key_name"]: info["key_secret"]})
+    update = dns.update.UpdateMessage(info["zone"], keyring=keyring, keyalgorithm="hmac-sha256")
+    update.replace("www", 3600, "A", "127.0.0.10")
+    update.replace("db", 3600, "A", "127.0.0.20")
+    dns.query.tcp(update, info["server"], port=info["port"], timeout=5)
+
+
 def test_dns_ttl_lowered_switched_and_restored(tmp_path):
     info = site_lab.site()["site-dns"]
+    reset_dns(info)
     base = dict(provider="rfc2136", server=info["server"], port=info["port"], zone=info["zone"],
                 key_name=info["key_name"], key_secret=info["key_secret"], migration_id="dns-test")
     before = dns_answer("db")
