@@ -58,7 +58,7 @@ def pg_module_flip(primary, candidate):
     users = site_lab.site()["site-pg0"]["users"]
     args = dict(engine="postgresql", primary=site_lab.pg_node_spec(primary), candidate=site_lab.pg_node_spec(candidate),
                 login_user="admin", login_password=users["admin"], replication_user="repl",
-                replication_password=users["repl"])
+                replication_password=users["repl"], traffic=site_lab.traffic("pg", site_lab.pg_server(candidate)))
     env = dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
     out = subprocess.run(["ansible", "localhost", "-m", "cloudshift.migrate.db_replica_promote", "-a", json.dumps(args)],
                          env=env, capture_output=True, text=True, check=False).stdout

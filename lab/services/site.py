@@ -7,8 +7,8 @@
   Replication between them is the scenario's business, not the lab's.
 - site-web-old and site-web-new: tiny HTTP servers answering "old" and "new".
 - site-haproxy: HAProxy with its runtime API on a unix socket (level admin), a server-state
-  file (so a reload keeps runtime changes), a TCP frontend for the database (backend "db",
-  servers old/new) and an HTTP frontend for the web (backend "web", servers old/new) with a
+  file (so a reload keeps runtime changes), TCP frontends for the databases (backend "db":
+  MariaDB site-db0/site-db1, backend "pg": PostgreSQL site-pg0/site-pg1; servers old/new) and an HTTP frontend for the web (backend "web", servers old/new) with a
   maintenance page switched by an ACL file.
 
 Endpoints and passwords for clients go to .lab/site.json (mode 0600).
@@ -25,7 +25,8 @@ from .mariadb import MariaDB
 
 DB_PORTS = {"site-db0": 13400, "site-db1": 13401, "site-db2": 13402}
 WEB_PORTS = {"site-web-old": 13481, "site-web-new": 13482}
-HAPROXY_PORTS = {"web": 13480, "db": 13490}
+HAPROXY_PORTS = {"web": 13480, "db": 13490, "pg": 13491}
+PG_PORTS = {"site-pg0": 13432, "site-pg1": 13433}
 
 
 def site_file(lab) -> Path:
@@ -167,6 +168,16 @@ class SiteHAProxy(Service):
             f"    server old {HOST}:{db['site-db0']}",
             f"    server new {HOST}:{db['site-db1']} disabled",
             "",
+            "frontend pg",
+            f"    bind {HOST}:{HAPROXY_PORTS['pg']}",
+            "    mode tcp",
+            "    default_backend pg",
+            "",
+            "backend pg",
+            "    mode tcp",
+            f"    server old {HOST}:{PG_PORTS['site-pg0']}",
+            f"    server new {HOST}:{PG_PORTS['site-pg1']} disabled",
+            "",
         ]))
 
     def command(self) -> list[str]:
@@ -178,10 +189,10 @@ class SiteHAProxy(Service):
             "server_state_file": str(self.data_dir / "server-state"),
             "maintenance_acl": str(self.data_dir / "maintenance.acl"),
             "web_url": self.url, "db": {"host": HOST, "port": HAPROXY_PORTS["db"]},
+            "pg": {"host": HOST, "port": HAPROXY_PORTS["pg"]},
         })
 
 
-PG_PORTS = {"site-pg0": 13432, "site-pg1": 13433}
 PG_USERS = ("admin", "repl", "app")
 
 
@@ -257,7 +268,10 @@ class SitePostgres(Service):
                 "-c", f"port={self.port}", "-c", f"listen_addresses={HOST}",
                 "-c", f"unix_socket_directories={self.sockdir}", "-c", "wal_level=replica",
                 "-c", "max_wal_senders=10", "-c", "hot_standby=on", "-c", "fsync=off",
-                "-c", "wal_receiver_status_interval=1s", "-c", f"cluster_name={self.name}"]
+                "-c", "wal_receiver_status_interval=1s",
+                # a standby whose primary was stopped retries every 5 s by default: a flip resumed
+                # after an interruption restarts the primary and waits for its standby
+                "-c", "wal_retrieve_retry_interval=200ms", "-c", f"cluster_name={self.name}"]
 
     def psql(self, sql: str) -> None:
         import subprocess

@@ -26,6 +26,12 @@ description:
     maintenance page gone), nothing else changed.
   - Idempotent - when the candidate is already a writable non-replica and the old primary read-only, only the
     missing follow-up steps run. Check mode runs the preflight only and returns the plan.
+  - "Interrupted flips (the process or its host died after the freeze): the same call again finishes the flip
+    (on PostgreSQL it first starts the stopped primary with its C(start_command) and waits for the candidate to
+    stream). The reversed call (the revert) finds the candidate frozen and never demoted and the primary still its
+    replica with nothing of its own - it undoes the freeze (C(read_only) off, or C(start_command)), points the
+    traffic back and removes the maintenance page; RV(recovered) is then true. Nothing is lost either way,
+    because nothing was written after the freeze."
   - Engines - MariaDB (and MySQL-compatible GTID servers through the same statements) and PostgreSQL (streaming
     replication), behind one interface.
 author:
@@ -163,6 +169,10 @@ flipped:
   description: Whether this call did the flip (false on a re-run or in check mode).
   returned: always
   type: bool
+recovered:
+  description: True when this call undid the freeze of an interrupted flip in the other direction (see above).
+  returned: when it did
+  type: bool
 facts:
   description: What the preflight read of each server (read_only, positions, replication state).
   returned: always
@@ -253,6 +263,10 @@ class DbReplicaPromote(MigrateModule):
             self.record("db_promote", nodes[0].name, destination_id=nodes[1].name, phase="flip", status="done",
                         data=dict(outage_ms=result["outage_ms"], position=result["positions"].get("primary_final"),
                                   timings=result["timings"]))
+        elif result.get("recovered") and not self.module.check_mode:
+            self.record("db_promote", nodes[1].name, key="db_promote/%s/recovered" % nodes[1].name,
+                        destination_id=nodes[1].name, phase="flip", status="done",
+                        data=dict(recovered=True, replica=nodes[0].name, timings=result["timings"]))
         return result
 
 

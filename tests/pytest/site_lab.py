@@ -147,6 +147,8 @@ def fresh_postgres(labctl):
 
     subprocess.run(labctl + ["down", "--purge"] + list(PG_NAMES), check=True, stdout=subprocess.DEVNULL)
     subprocess.run(labctl + ["up"] + list(PG_NAMES), check=True, stdout=subprocess.DEVNULL)
+    haproxy("set server pg/old state ready")
+    haproxy("set server pg/new state maint")
     conn = pg_connect("site-pg0")
     conn.execute("CREATE TABLE t (id serial PRIMARY KEY, v text)")
     conn.execute("GRANT ALL ON t, t_id_seq TO app")
@@ -160,18 +162,32 @@ def pg_node_spec(name):
             "start_command": "python3 %s/lab/labctl.py up %s" % (ROOT, name)}
 
 
+def traffic(backend, activate):
+    """db_replica_promote's traffic option: HAProxy sends ``backend`` to server ``activate`` (old or new)."""
+    proxy = site()["site-haproxy"]
+    return dict(socket=proxy["socket"], backend=backend, activate=activate,
+                deactivate=["new" if activate == "old" else "old"], state_file=proxy["server_state_file"])
+
+
+def pg_server(name):
+    """The HAProxy server (backend "pg") in front of a PostgreSQL node."""
+    return "old" if name == "site-pg0" else "new"
+
+
 class PgWriter(Writer):
-    """Writes as the application to whichever PostgreSQL server takes writes."""
+    """Writes as the application through HAProxy's PostgreSQL frontend (backend "pg")."""
 
     def run(self):
         import psycopg
 
-        n, conn, target = 0, None, 0
+        info, password = site()["site-haproxy"]["pg"], site()["site-pg0"]["users"]["app"]
+        n, conn = 0, None
         while not self.stop.is_set():
             n += 1
             try:
                 if conn is None:
-                    conn = pg_connect(PG_NAMES[target], user="app")
+                    conn = psycopg.connect(host=info["host"], port=info["port"], user="app", password=password,
+                                           dbname="app", autocommit=True, connect_timeout=2, sslmode="disable")
                 conn.execute("INSERT INTO t (v) VALUES (%s)", ("w%d" % n,))
                 self.acked.append("w%d" % n)
                 self.acked_at.append(time.monotonic())
@@ -181,7 +197,7 @@ class PgWriter(Writer):
                     conn.close()
                 except Exception:  # pylint: disable=broad-except
                     pass
-                conn, target = None, 1 - target
+                conn = None
                 time.sleep(0.001)
 
 

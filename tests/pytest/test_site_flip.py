@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 import urllib.error
@@ -122,10 +123,11 @@ def test_candidate_that_cannot_catch_up_aborts_cleanly(fresh):
 
 
 @pytest.mark.parametrize("case", ["not a replica", "writer through read_only", "errant transaction",
-                                  "unknown server", "no replication password"])
+                                  "unknown server", "no replication password", "lagging replica",
+                                  "wrong credentials"])
 def test_preflight_refuses_and_changes_nothing(fresh, case):
     args = flip_args("site-db0", "site-db1", ["site-db2"], "new", "old")
-    expect = None
+    expect, blocker = None, None
     if case == "not a replica":
         args["candidate"], args["replicas"] = node("site-db2"), [node("site-db1")]
         site_lab.sql("site-db2", "STOP SLAVE", "RESET SLAVE ALL")
@@ -142,14 +144,116 @@ def test_preflight_refuses_and_changes_nothing(fresh, case):
     elif case == "no replication password":
         del args["replication_password"]
         expect = "replication_password"
+    elif case == "lagging replica":
+        # a lock holds the candidate's SQL thread on a write it received: Seconds_Behind_Master grows
+        blocker = site_lab.connect("site-db1")
+        blocker.cursor().execute("LOCK TABLES app.t READ")
+        site_lab.sql("site-db0", "INSERT INTO app.t (v) VALUES ('held back')")
+        time.sleep(2.5)
+        args["max_lag"] = 1
+        expect = "site-db1 lags"
+    elif case == "wrong credentials":
+        args["login_password"] = "not-the-password-4711"
+        expect = "Access denied"
     try:
         result = run_module("db_replica_promote", args)
     finally:
+        if blocker:
+            blocker.close()
         if case == "writer through read_only":
             site_lab.sql("site-db0", "SET SESSION sql_log_bin = 0", "REVOKE READ_ONLY ADMIN ON *.* FROM 'app'@'127.0.0.1'")
     assert result.get("failed") and expect in result["msg"], result
     assert site_lab.sql("site-db0", "SELECT @@read_only")[0][0] == 0
     assert not site_lab.server_states("db")["old"] & 1
+    secrets = list(site_lab.site()["site-db0"]["users"].values()) + ["not-the-password-4711"]
+    assert not any(secret in json.dumps(result) for secret in secrets)
+
+
+def start_module(module, args):
+    """The module in its own session, so that it can be killed with everything it started."""
+    command = ["ansible", "localhost", "-m", "cloudshift.migrate." + module, "-a", json.dumps(args)]
+    return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def descendants(pid):
+    """Every process below ``pid`` (Ansible runs the module in a session of its own)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as handle:
+                    parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    found, queue = [], [pid]
+    while queue:
+        for child in children.get(queue.pop(), []):
+            found.append(child)
+            queue.append(child)
+    return found
+
+
+def kill_when(process, condition, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None, "the module ended before the moment to kill it"
+        assert time.monotonic() < deadline, "the moment to kill the module did not come"
+        time.sleep(0.02)
+    for pid in [process.pid] + descendants(process.pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    process.wait()
+
+
+def served_once(writer, names):
+    """Every acknowledged write is on each server once."""
+    for name in names:
+        stored = rows(name)[1:] if name in site_lab.NAMES else pg_rows(name)
+        assert len(stored) == len(set(stored)), name
+        assert set(writer.acked) <= set(stored), name
+
+
+@pytest.mark.parametrize("then", ["re-run", "revert"])
+def test_killed_right_after_the_freeze(fresh, then):
+    """The module dies while it waits for the candidate (frozen primary, nothing promoted): the same
+    call finishes the flip; the reversed call (the revert) undoes the freeze. No write is lost."""
+    writer = site_lab.Writer()
+    writer.start()
+    time.sleep(0.3)
+    blocker = site_lab.connect("site-db1")
+    blocker.cursor().execute("LOCK TABLES app.t READ")  # the candidate cannot catch up: the module waits
+    try:
+        process = start_module("db_replica_promote", flip_args("site-db0", "site-db1", ["site-db2"], "new", "old",
+                                                               wait_timeout=60, max_lag=100000))
+        kill_when(process, lambda: site_lab.sql("site-db0", "SELECT @@read_only")[0][0] == 1)
+    finally:
+        blocker.close()
+    frozen = len(writer.acked)
+    time.sleep(0.3)
+    assert len(writer.acked) == frozen  # no write gets through the freeze
+    if then == "re-run":
+        result = run_module("db_replica_promote", flip_args("site-db0", "site-db1", ["site-db2"], "new", "old"))
+        assert result["flipped"] and not result.get("failed"), result
+        primary = "site-db1"
+    else:
+        result = run_module("db_replica_promote", flip_args("site-db1", "site-db0", ["site-db2"], "old", "new"))
+        assert result.get("recovered") and not result["flipped"] and not result.get("failed"), result
+        assert "site-db0: SET GLOBAL read_only = 0" in result["actions"]
+        primary = "site-db0"
+        assert site_lab.sql("site-db1", "SHOW SLAVE STATUS")[0][0]  # still a replica of site-db0
+        again = run_module("db_replica_promote", flip_args("site-db1", "site-db0", ["site-db2"], "old", "new"))
+        assert not again["changed"] and not again.get("failed"), again  # the revert is done: nothing to do
+    time.sleep(0.5)
+    writer.finish()
+    assert len(writer.acked) > frozen  # writes came back
+    assert site_lab.sql(primary, "SELECT @@read_only")[0][0] == 0
+    site_lab.wait_applied([n for n in site_lab.NAMES if n != primary],
+                          site_lab.sql(primary, "SELECT @@gtid_binlog_pos")[0][0])
+    served_once(writer, site_lab.NAMES)
 
 
 def http(url):
@@ -188,7 +292,8 @@ def pg_args(primary, candidate, **extra):
     users = site_lab.site()["site-pg0"]["users"]
     args = dict(engine="postgresql", primary=site_lab.pg_node_spec(primary), candidate=site_lab.pg_node_spec(candidate),
                 login_user="admin", login_password=users["admin"], replication_user="repl",
-                replication_password=users["repl"], migration_id="site-pg-test")
+                replication_password=users["repl"], migration_id="site-pg-test",
+                traffic=site_lab.traffic("pg", site_lab.pg_server(candidate)))
     args.update(extra)
     return args
 
@@ -213,6 +318,7 @@ def test_postgresql_flip_and_revert_under_writes_lose_nothing(fresh_pg, tmp_path
     flip = run_module("db_replica_promote", pg_args("site-pg0", "site-pg1"), ledger_dir=tmp_path)
     assert flip["flipped"] and not flip.get("failed"), flip
     assert flip["outage_ms"] < 3000, flip["timings"]
+    assert site_lab.server_states("pg")["old"] & 1 and not site_lab.server_states("pg")["new"] & 1
     time.sleep(0.5)
     again = run_module("db_replica_promote", pg_args("site-pg0", "site-pg1"))
     assert not again["changed"], again
@@ -247,11 +353,50 @@ def test_postgresql_abort_restarts_the_old_primary(fresh_pg):
     assert site_lab.pg_connect("site-pg1", dbname="postgres").execute("SELECT pg_is_in_recovery()").fetchone()[0]
 
 
-def test_postgresql_preflight_needs_a_stop_command(fresh_pg):
+def pg_stopped(name):
+    return not os.path.exists(os.path.join(site_lab.site()[name]["pgdata"], "postmaster.pid"))
+
+
+@pytest.mark.parametrize("then", ["re-run", "revert"])
+def test_postgresql_killed_right_after_the_freeze(fresh_pg, then):
+    """The module dies after the clean stop of the primary, while the candidate (replay paused) lags:
+    the same call starts the primary and flips; the reversed call starts it and stays. Nothing lost."""
+    writer = site_lab.PgWriter()
+    writer.start()
+    time.sleep(0.3)
+    replica = site_lab.pg_connect("site-pg1", dbname="postgres")
+    replica.execute("SELECT pg_wal_replay_pause()")
+    try:
+        process = start_module("db_replica_promote", pg_args("site-pg0", "site-pg1", wait_timeout=60, max_lag=100000))
+        kill_when(process, lambda: pg_stopped("site-pg0"))
+    finally:
+        replica.execute("SELECT pg_wal_replay_resume()")
+        replica.close()
+    frozen = len(writer.acked)
+    if then == "re-run":
+        result = run_module("db_replica_promote", pg_args("site-pg0", "site-pg1"))
+        assert result["flipped"] and not result.get("failed"), result
+        assert site_lab.server_states("pg")["old"] & 1 and not site_lab.server_states("pg")["new"] & 1
+    else:
+        result = run_module("db_replica_promote", pg_args("site-pg1", "site-pg0"))
+        assert result.get("recovered") and not result["flipped"] and not result.get("failed"), result
+        assert not site_lab.server_states("pg")["old"] & 1
+    time.sleep(0.5)
+    writer.finish()
+    assert len(writer.acked) > frozen
+    time.sleep(1)  # the standby replays the last rows
+    served_once(writer, site_lab.PG_NAMES)
+
+
+def test_postgresql_preflight_needs_a_stop_command_and_good_credentials(fresh_pg):
     args = pg_args("site-pg0", "site-pg1")
     del args["primary"]["stop_command"]
     result = run_module("db_replica_promote", args)
     assert result.get("failed") and "needs stop_command" in result["msg"], result
+    wrong = run_module("db_replica_promote", pg_args("site-pg0", "site-pg1", login_password="not-the-password-4711"))
+    assert wrong.get("failed") and "authentication failed" in wrong["msg"], wrong
+    assert "not-the-password-4711" not in json.dumps(wrong)
+    assert not pg_stopped("site-pg0")
 
 
 def dns_answer(name):

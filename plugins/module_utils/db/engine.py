@@ -16,6 +16,8 @@ __metaclass__ = type
 class Engine:
     name = ""
     default_port = 0
+    # how a frozen primary looks: PostgreSQL's is stopped (cannot be connected to), MariaDB's is read_only
+    frozen_primary_is_down = False
 
     def __init__(self, log):
         self.log = log
@@ -26,3 +28,9 @@ class Engine:
         replica = status.get("replica")
         return bool(replica) and replica["source_port"] == int(node.spec.get("port") or cls.default_port) and \
             replica["source_host"] in (node.spec.get("host"), node.spec.get("replication_host"))
+
+    def interrupted_freeze(self, primary_status, candidate_status, primary, candidate):
+        """The state a flip from ``candidate`` to ``primary`` leaves when it stopped (was killed)
+        after its freeze and before its promote: ``candidate`` frozen and replicating from nobody,
+        ``primary`` still its replica with nothing of its own. Going back is undoing the freeze."""
+        raise NotImplementedError

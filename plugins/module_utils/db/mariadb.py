@@ -122,6 +122,11 @@ class MariaDB(Engine):
     def follows(self, status, source):
         return self.replicates_from(status, source)
 
+    def interrupted_freeze(self, primary_status, candidate_status, primary, candidate):
+        c = candidate_status
+        return c["replica"] is None and c["read_only"] and self.replicates_from(primary_status, candidate) \
+            and not self.errant(primary_status, c)
+
     def writers_through_read_only(self, node, allowed):
         """Accounts that can write while read_only=1 (READ_ONLY ADMIN), but for the allowed ones."""
         rows = node.run("SELECT GRANTEE AS grantee FROM information_schema.USER_PRIVILEGES "

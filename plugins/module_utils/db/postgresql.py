@@ -16,6 +16,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import re
 import time
 
 from ansible_collections.cloudshift.migrate.plugins.module_utils.base import MigrateError
@@ -78,10 +79,14 @@ class Node:
         return rows[0] if rows else None
 
     def reachable(self):
+        """False when the server is not running (stopped cleanly, as a frozen primary is); refused
+        credentials are an error, not a stopped server."""
         try:
             self.connect()
             return True
-        except MigrateError:
+        except MigrateError as exc:
+            if "authentication failed" in exc.msg or "pg_hba.conf" in exc.msg:
+                raise
             return False
 
     def close(self):
@@ -103,9 +108,21 @@ class Node:
             raise MigrateError("%s: %s failed (exit %d): %s" % (self.name, key, rc, (out + err)[-800:]))
 
 
+def conninfo_fields(conninfo):
+    """'host=h port=5 user=u password=...' -> {'host': 'h', 'port': '5', ...} (quoted values kept whole)."""
+    fields = {}
+    for match in re.finditer(r"(\w+)\s*=\s*('(?:[^'\\]|\\.)*'|\S*)", conninfo or ""):
+        value = match.group(2)
+        if value.startswith("'"):
+            value = re.sub(r"\\(.)", r"\1", value[1:-1])
+        fields[match.group(1)] = value
+    return fields
+
+
 class PostgreSQL(Engine):
     name = "postgresql"
     default_port = 5432
+    frozen_primary_is_down = True
 
     def __init__(self, log, runner):
         if not HAS_PSYCOPG:
@@ -129,15 +146,20 @@ class PostgreSQL(Engine):
             return status
         receiver = node.one("SELECT status, sender_host, sender_port, received_tli FROM pg_stat_wal_receiver")
         status["timeline"] = receiver[3] if receiver else None
+        if not receiver:
+            # not connected (its primary is stopped, or it just restarted): where it would connect to
+            source = conninfo_fields(node.one("SELECT current_setting('primary_conninfo')")[0])
+            receiver = (None, source.get("host"), source.get("port") or self.default_port, None)
         received, replayed, lag = node.one(
             "SELECT pg_last_wal_receive_lsn()::text, pg_last_wal_replay_lsn()::text, "
             "CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
             "ELSE EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) END")
         status["position"] = replayed or ""
         status["replica"] = dict(
-            source_host=receiver[1] if receiver else None, source_port=int(receiver[2]) if receiver else 0,
-            io_running=bool(receiver) and receiver[0] == "streaming", sql_running=True,
-            lag=None if lag is None else float(lag), received=received, error="" if receiver else "no WAL receiver")
+            source_host=receiver[1], source_port=int(receiver[2]),
+            io_running=receiver[0] == "streaming", sql_running=True,
+            lag=None if lag is None else float(lag), received=received,
+            error="" if receiver[0] else "no WAL receiver")
         return status
 
     def follows(self, status, source):
@@ -147,6 +169,20 @@ class PostgreSQL(Engine):
         if status.get("down") or replica is None:
             return False
         return not replica["source_host"] or self.replicates_from(status, source)
+
+    def interrupted_freeze(self, primary_status, candidate_status, primary, candidate):
+        return bool(candidate_status.get("down")) and primary_status["replica"] is not None \
+            and self.replicates_from(primary_status, candidate)
+
+    def wait_streaming(self, standby, timeout):
+        """After its primary started again: the standby streams (True) within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            replica = self.status(standby)["replica"]
+            if replica and replica["io_running"]:
+                return True
+            time.sleep(0.05)
+        return False
 
     def preflight(self, primary, candidate, others, max_lag, allowed_writers, login_user):
         facts = dict(primary=self.status(primary), candidate=self.status(candidate))

@@ -38,14 +38,16 @@ class Switchover:
             self.timings[step] = round((time.monotonic() - started) * 1000.0, 3)
 
     def connect_all(self):
-        """Connect before anything changes; an old primary may be down after a PostgreSQL flip."""
-        for node in [self.candidate] + self.others:
+        """Connect before anything changes. Where a frozen primary is a stopped one (PostgreSQL), the old
+        primary may be down after a flip, and either side after an interrupted one: its status says so."""
+        for node in self.others:
             node.connect()
-        try:
-            self.primary.connect()
-        except MigrateError:
-            if self.engine.name != "postgresql":
-                raise
+        for node in (self.candidate, self.primary):
+            try:
+                node.connect()
+            except MigrateError:
+                if not self.engine.frozen_primary_is_down:
+                    raise
 
     def already_done(self, facts):
         c, p = facts["candidate"], facts["primary"]
@@ -90,6 +92,16 @@ class Switchover:
         facts = dict(primary=self.engine.status(self.primary), candidate=self.engine.status(self.candidate))
         if self.already_done(facts):
             return self.finish(facts, flipped=False)
+        if self.engine.interrupted_freeze(facts["primary"], facts["candidate"], self.primary, self.candidate):
+            # a flip the other way was stopped after its freeze: going back is undoing that freeze
+            return self.undo_interrupted(facts)
+        if facts["primary"].get("down") and self.engine.follows(facts["candidate"], self.primary):
+            # this same flip was stopped after its freeze (a clean stop): start the primary, flip again
+            if self.module.check_mode:
+                self.module.plan("start %s again (stopped by an interrupted flip), then flip to %s" % (
+                    self.primary.name, self.candidate.name))
+                return dict(facts=facts, timings=self.timings, positions={}, outage_ms=None, flipped=False)
+            facts = self.resume_frozen_primary()
         facts, problems = self.timed("preflight", self.engine.preflight, self.primary, self.candidate, self.others,
                                      p["max_lag"], p["allowed_writers"], p["login_user"])
         problems += self.timed("preflight_traffic", self.check_traffic)
@@ -111,6 +123,32 @@ class Switchover:
             return dict(facts=facts, timings=self.timings, positions={}, outage_ms=None, flipped=False)
         self.module.changed = True  # from here on the statements themselves are the actions
         return self.flip(facts)
+
+    def undo_interrupted(self, facts):
+        """The old state back: the frozen server writable (and serving), its replica still following it."""
+        result = dict(facts=facts, timings=self.timings, positions={}, outage_ms=None, flipped=False, recovered=True)
+        if self.module.check_mode:
+            self.module.plan("undo an interrupted flip: make %s writable again (%s still replicates from it)" % (
+                self.candidate.name, self.primary.name))
+            return result
+        self.module.changed = True
+        self.timed("unfreeze", self.engine.unfreeze, self.candidate)
+        self.timed("switch", self.switch_traffic)
+        self.timed("maintenance_off", self.maintenance, False)
+        self.candidate.close()
+        result["positions"] = dict(candidate=self.engine.status(self.candidate)["position"])
+        return result
+
+    def resume_frozen_primary(self):
+        """Start the primary an interrupted flip stopped; once its candidate streams again, flip as usual."""
+        self.module.changed = True
+        self.timed("unfreeze", self.engine.unfreeze, self.primary)
+        self.primary.close()
+        self.primary.connect()
+        if not self.engine.wait_streaming(self.candidate, max(self.p["wait_timeout"], 10)):
+            raise MigrateError("%s started again but %s does not stream from it: not flipping" % (
+                self.primary.name, self.candidate.name), timings=self.timings)
+        return dict(primary=self.engine.status(self.primary), candidate=self.engine.status(self.candidate))
 
     def flip(self, facts):
         p = self.p
