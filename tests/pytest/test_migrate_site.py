@@ -22,10 +22,12 @@ pytestmark = pytest.mark.usefixtures("collection", "site_lab")
 PLAYBOOK = "cloudshift.migrate.migrate_site"
 
 
-def phase(name, ledger_dir, check=True, extra=()):
+def phase(name, ledger_dir, check=True, extra=(), by_tag=True):
+    """One phase: ``--tags <phase>`` (or ``-e phase=<phase>``, the job templates' way)."""
     env = dict(os.environ, CLOUDSHIFT_LEDGER_DIR=str(ledger_dir), ANSIBLE_FORCE_COLOR="0")
+    chosen = ["--tags", name] if by_tag else ["-e", "phase=" + name]
     result = subprocess.run(["ansible-playbook", PLAYBOOK, "-e", "@" + os.path.join(ROOT, ".lab", "site-plan.json"),
-                             "-e", "phase=" + name, *extra], env=env, stdin=subprocess.DEVNULL,
+                             *chosen, *extra], env=env, stdin=subprocess.DEVNULL,
                             capture_output=True, text=True, check=False)
     if check:
         assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
@@ -82,6 +84,8 @@ def fresh_site():
 
 
 def test_site_moves_and_comes_back_with_nothing_lost(fresh_site, tmp_path):
+    two = phase("flip", tmp_path, check=False, extra=["--tags", "revert"])  # one phase per run
+    assert two.returncode != 0 and "one phase" in two.stdout, two.stdout[-2000:]
     phase("prepare", tmp_path)
     assert site_lab.sql("site-db1", "SELECT @@read_only")[0][0] == 1
     position = site_lab.sql("site-db0", "SELECT @@gtid_binlog_pos")[0][0]
@@ -103,7 +107,7 @@ def test_site_moves_and_comes_back_with_nothing_lost(fresh_site, tmp_path):
     assert site_lab.sql("site-db1", "SELECT @@read_only")[0][0] == 0
     assert changed(phase("flip", tmp_path).stdout) == 0
 
-    phase("revert", tmp_path)
+    phase("revert", tmp_path, by_tag=False)
     time.sleep(0.5)
     assert web() == "old" and fastly_origin().endswith(":13481") and dns("www") == (60, ["127.0.0.10"])
     phase("flip", tmp_path)
