@@ -1,5 +1,8 @@
-"""Glance (image) under uWSGI: SQLite database, file store, image import with
+"""Glance (image) under uWSGI: its database on the lab's MariaDB, file store, image import with
 qcow2 -> raw conversion (qemu-img from Debian's qemu-utils).
+
+MariaDB, not SQLite: several uploads at once (a project's volumes in parallel) make SQLite
+refuse writes ("database is locked") where a real cloud's database takes them.
 
 Setting: LAB_<NAME>_IMAGE_SIZE_CAP or LAB_GLANCE_IMAGE_SIZE_CAP (bytes; unset:
 256 MiB for lab-source, so tests can meet a cap without sending gigabytes, and
@@ -27,15 +30,19 @@ class Glance(UwsgiService):
 
     @property
     def requires(self) -> list[Service]:
-        return [self.cloud.member("keystone")]
+        return [self.cloud.member("keystone"), self.mariadb]
+
+    @property
+    def mariadb(self) -> Service:
+        return next(service for service in self.lab.shared if service.kind == "mariadb")
+
+    @property
+    def db_name(self) -> str:
+        return "%s_glance" % self.cloud.name[len("lab-"):]
 
     @property
     def etc_dir(self) -> Path:
         return self.data_dir / "etc"
-
-    @property
-    def db_path(self) -> Path:
-        return self.data_dir / "glance.sqlite"
 
     @property
     def image_size_cap(self):
@@ -59,7 +66,7 @@ class Glance(UwsgiService):
         env["OS_GLANCE_CONFIG_DIR"] = str(self.etc_dir)
         return env
 
-    def _config(self, db_path: Path) -> str:
+    def _config(self, db_url: str) -> str:
         keystone = self.cloud.member("keystone")
         data = self.data_dir
         return ini({
@@ -69,7 +76,7 @@ class Glance(UwsgiService):
                 "worker_self_reference_url": self.url,
                 "image_size_cap": self.image_size_cap,
             },
-            "database": {"connection": f"sqlite:///{db_path}"},
+            "database": {"connection": db_url},
             "glance_store": {"default_backend": "fs"},
             "fs": {"filesystem_store_datadir": data / "images"},
             "os_glance_staging_store": {"filesystem_store_datadir": data / "staging"},
@@ -100,12 +107,15 @@ class Glance(UwsgiService):
             (self.data_dir / sub).mkdir(exist_ok=True)
         paste = self.lab.package_file("etc/glance/glance-api-paste.ini").read_text()
         write_if_changed(self.etc_dir / "glance-api-paste.ini", paste)
-        write_if_changed(self.etc_dir / "glance-api.conf", self._config(self.db_path))
+        write_if_changed(self.etc_dir / "glance-api.conf", self._config(self.mariadb.sqlalchemy_url(self.db_name)))
         write_if_changed(self.etc_dir / "glance-image-import.conf", ini({
             "image_import_opts": {"image_import_plugins": "['image_conversion']"},
             "image_conversion": {"output_format": "raw"},
         }))
-        stamp = self.data_dir / "db-ready"
+        stamp = self.data_dir / "db-ready-mariadb"
         if not stamp.exists():
-            self.sqlite_from_template("glance", "glance-manage")
+            self.mariadb.drop_databases([self.db_name])
+            self.mariadb.create_databases([self.db_name])
+            self.run_tool([str(self.lab.venv_bin("glance-manage")), "--config-file",
+                           str(self.etc_dir / "glance-api.conf"), "db_sync"])
             stamp.touch()
