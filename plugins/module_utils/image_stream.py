@@ -29,7 +29,7 @@ __metaclass__ = type
 
 import time
 
-from ansible_collections.cloudshift.migrate.plugins.module_utils import blockio
+from ansible_collections.cloudshift.migrate.plugins.module_utils import archive, blockio
 from ansible_collections.cloudshift.migrate.plugins.module_utils.base import BackgroundCall, MigrateError
 from ansible_collections.cloudshift.migrate.plugins.module_utils.glance import GlanceError, SourceReadError
 from ansible_collections.cloudshift.migrate.plugins.module_utils.qcow2 import CLUSTER_SIZE, Qcow2Layout
@@ -103,10 +103,18 @@ class Plan:
         return summary
 
 
-def stream_chunks(plan, handle):
-    """The bytes to upload, in order: the raw content, or the qcow2 image of its data clusters."""
+def stream_chunks(plan, handle, archive=None):
+    """The bytes to upload, in order: the raw content, or the qcow2 image of its data clusters.
+
+    ``archive`` (an ArchiveWriter) gets each piece of the disk read, at its offset: one read feeds both.
+    """
     if plan.mode == "raw":
-        yield from blockio.read_all(plan.source, handle)
+        offset = 0
+        for block in blockio.read_all(plan.source, handle):
+            if archive is not None:
+                archive.put(offset, block)
+            offset += len(block)
+            yield block
         return
     yield from plan.layout.metadata_chunks()
     for first, count in blockio.cluster_runs(plan.disk_map.clusters):
@@ -114,6 +122,8 @@ def stream_chunks(plan, handle):
         handle.seek(start)
         want = count * CLUSTER_SIZE
         block = blockio.read_exactly(plan.source, handle, min(want, plan.source.size - start))
+        if archive is not None:
+            archive.put(start, block)
         if len(block) < want:  # the disk's last cluster, cut by its end
             block += b"\0" * (want - len(block))
         yield block
@@ -130,6 +140,8 @@ class Streamer:
         self.digest = None
         self.progress = None
         self.started = None
+        self.archive = None  # an ArchiveWriter while an upload also writes the archive
+        self.archived = None  # the archive's sidecar (sha256, sha512, size ...)
 
     # -- deciding ------------------------------------------------------------
     def classify(self, images, raw_sha512_of_source):
@@ -213,10 +225,14 @@ class Streamer:
             for other in foreign:
                 if self.module.plan("remove replaced image %s" % other["id"]):
                     self.glance.delete(other["id"])
+            self.archive_alone(image[PROP_RAW_SHA512])
             return self.result(image, started, sent=0, verified_by="an earlier run (content sha512 matches)")
 
         self.module.plan("create %s image %s and upload %d bytes (%s)"
                          % (self.plan.disk_format, name, self.plan.upload_bytes, self.plan.mode))
+        if params.get("archive_dir"):
+            self.module.plan("write the same read to the archive %s" % archive.paths(
+                params["archive_dir"], self.archive_name())["data"])
         for other in foreign:
             self.module.plan("remove replaced image %s once the new one is verified" % other["id"])
         if self.module.check_mode:
@@ -243,8 +259,11 @@ class Streamer:
         try:
             self.progress.start("upload", plan.upload_bytes)
             limiter = blockio.RateLimiter(int(params["rate_limit"] * MIB) if params.get("rate_limit") else 0)
+            if params.get("archive_dir"):
+                self.archive = archive.ArchiveWriter(params["archive_dir"], self.archive_name(), plan.source.size,
+                                                     int(params["archive_buffer_mib"] * MIB), params["source_id"]).begin()
             with plan.source.open() as handle:
-                stream_sha512 = self.glance.upload(image_id, stream_chunks(plan, handle),
+                stream_sha512 = self.glance.upload(image_id, stream_chunks(plan, handle, self.archive),
                                                    plan.upload_bytes, stage=plan.mode == "qcow2-import",
                                                    progress=self.progress, limiter=limiter)
             if plan.mode == "qcow2-import":
@@ -253,12 +272,43 @@ class Streamer:
             image = self.glance.wait_active(image_id, params["timeout"], importing=plan.mode == "qcow2-import")
             raw_sha512 = self.digest.result() if plan.mode != "raw" else stream_sha512
             verified_by = self.verify(image, stream_sha512, raw_sha512)
+            if self.archive is not None:
+                self.archived = self.archive.finish(raw_sha512)
             image = self.glance.update_properties(image_id, {PROP_RAW_SHA512: raw_sha512, PROP_VERIFIED: "true"})
         except BaseException as exc:
+            if self.archive is not None and self.archived is None:
+                self.archive.abort()
             self.fail_upload(image_id, exc, time.time() - started)
             raise
         self.progress.write(phase="done")
         return image, plan.upload_bytes, raw_sha512, verified_by
+
+    def archive_name(self):
+        return self.params.get("archive_name") or "%s.raw" % self.plan.name
+
+    def archive_alone(self, raw_sha512):
+        """The image was done by an earlier run: write the archive if that run did not finish it."""
+        directory = self.params.get("archive_dir")
+        if not directory:
+            return
+        name = self.archive_name()
+        self.archived = archive.existing(directory, name, raw_sha512, self.plan.source.size)
+        if self.archived is not None:
+            return
+        if not self.module.plan("write the archive %s (the image is done)" % archive.paths(directory, name)["data"]):
+            return
+        writer = archive.ArchiveWriter(directory, name, self.plan.source.size,
+                                       int(self.params["archive_buffer_mib"] * MIB), self.params["source_id"]).begin()
+        try:
+            with self.plan.source.open() as handle:
+                offset = 0
+                for block in blockio.read_all(self.plan.source, handle):
+                    writer.put(offset, block)
+                    offset += len(block)
+            self.archived = writer.finish(raw_sha512)
+        except BaseException:
+            writer.abort()
+            raise
 
     def verify(self, image, stream_sha512, raw_sha512):
         plan = self.plan
@@ -323,7 +373,13 @@ class Streamer:
         self.module.record("image", self.params["source_id"], destination_id=image["id"], phase="transfer",
                            status="done", checksum="sha512:%s" % raw_sha512, bytes=sent or None,
                            seconds=round(seconds, 3) if sent else None, data=data)
+        if self.archived is not None:
+            self.module.record("archive", self.params["source_id"], destination_id=archive.paths(
+                self.params["archive_dir"], self.archive_name())["data"], phase="archive", status="done",
+                checksum="sha256:%s" % self.archived["sha256"], bytes=self.archived["size"],
+                data=dict(sha512=self.archived["sha512"], reader_waited_seconds=self.archived["reader_waited_seconds"]))
         return {
+            "archive": self.archived,
             "image": summary,
             "plan": self.plan.describe(),
             "bytes_sent": sent,

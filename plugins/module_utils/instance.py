@@ -214,6 +214,55 @@ def _security_groups(conn, group_ids):
     return result
 
 
+def storage_attach(conn, volume_id, host):
+    """Attach a volume to this host through Cinder's attachment API, without Nova (read-only):
+    ``(attachment id, connection)``. The backend's connection_info says where its bytes are."""
+    connector = {"host": host, "platform": "x86_64", "os_type": "linux", "multipath": False,
+                 "initiator": "iqn.2026-12.org.cloudshift:%s" % host, "ip": "127.0.0.1"}
+    listed = conn.block_storage.get("/attachments?volume_id=%s" % volume_id, microversion="3.54")
+    if listed.status_code == 200:
+        for attachment in listed.json().get("attachments") or []:
+            if not attachment.get("instance"):  # a storage-side attachment an interrupted run left: reuse it
+                return attachment["id"], attachment_connection(conn, attachment["id"])
+    body = {"attachment": {"volume_uuid": volume_id, "connector": connector, "mode": "ro"}}
+    response = conn.block_storage.post("/attachments", json=body, microversion="3.54")
+    if response.status_code not in (200, 202):
+        raise MigrateError("Cinder refused a storage-side attachment of volume %s: %s %s" % (
+            volume_id, response.status_code, response.text[:300]))
+    attachment = response.json()["attachment"]
+    return attachment["id"], attachment_connection(conn, attachment["id"])
+
+
+def storage_release(conn, attachment_id):
+    """Remove a storage-side attachment (True), or find it gone already (False)."""
+    response = conn.block_storage.delete("/attachments/%s" % attachment_id, microversion="3.54")
+    if response.status_code == 404:
+        return False
+    if response.status_code not in (200, 202, 204):
+        raise MigrateError("Cinder refused to remove attachment %s: %s %s" % (
+            attachment_id, response.status_code, response.text[:300]))
+    return True
+
+
+def file_path(volume_id, connection, export_map):
+    """A file backend's volume (``export`` and ``name`` in connection_info): its file on this host."""
+    import os
+
+    export = connection["export"]
+    base = (export_map or {}).get(export)
+    if base is None:
+        base = export.split(":", 1)[1] if ":" in export else export
+    path = os.path.join(base, connection["name"])
+    if connection.get("format", "raw") != "raw":
+        raise MigrateError(
+            "volume %s is stored as %s (%s): it has snapshots on this backend; read a copy "
+            "made from a snapshot instead (volume_copy=snapshot)" % (volume_id, connection["format"], path))
+    if not os.path.exists(path):
+        raise MigrateError("volume %s should be at %s on this host (export %s) but is not; "
+                           "mount the export there or give export_map" % (volume_id, path, export))
+    return path
+
+
 def locate_volume(conn, volume_id, server_id=None, export_map=None, by_id_dir="/dev/disk/by-id",
                   wait=0, sleep=None):
     """Where this host reads a volume's bytes: ``(path, how, connection)``.
@@ -235,19 +284,7 @@ def locate_volume(conn, volume_id, server_id=None, export_map=None, by_id_dir="/
             volume_id, " to server %s" % server_id if server_id else ""))
     connection = attachment_connection(conn, attachments[0]["attachment_id"])
     if connection.get("export") and connection.get("name"):
-        export = connection["export"]
-        base = (export_map or {}).get(export)
-        if base is None:
-            base = export.split(":", 1)[1] if ":" in export else export
-        path = os.path.join(base, connection["name"])
-        if connection.get("format", "raw") != "raw":
-            raise MigrateError(
-                "volume %s is stored as %s (%s): it has snapshots on this backend; read a copy "
-                "made from a snapshot instead (volume_copy=snapshot)" % (volume_id, connection["format"], path))
-        if not os.path.exists(path):
-            raise MigrateError("volume %s should be at %s on this host (export %s) but is not; "
-                               "mount the export there or give export_map" % (volume_id, path, export))
-        return path, "storage", connection
+        return file_path(volume_id, connection, export_map), "storage", connection
     serial = volume_id[:20]
     deadline = time.time() + max(wait, 0)
     while True:

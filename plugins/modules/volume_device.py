@@ -16,12 +16,17 @@ description:
     to give M(cloudshift.migrate.volume_stream_to_image).
   - File backends (NFS and the like, whose attachment C(connection_info) has C(export) and C(name))
     give the volume's file under the export, read storage-side; O(export_map) says where this host
-    mounts each export. A file stored as qcow2 (a volume with snapshots on such a backend) is refused -
-    read a volume made from a snapshot instead.
+    mounts each export.
+  - With O(storage_attach), a volume attached nowhere (a copy made for the migration) is attached to this host
+    through Cinder's attachment API, read-only and without Nova, so that the backend says where its bytes are
+    (file backends only). The attachment is returned (RV(attachment_id)) and recorded in the ledger;
+    O(release) removes it once the bytes are read. A re-run reuses an attachment an interrupted run left.
+  - A file stored as qcow2 (a volume with snapshots on such a backend) is refused - read a volume made from a
+    snapshot instead.
   - Other backends give the device of the copy host where the volume is attached, found in
     C(/dev/disk/by-id) by the volume id (virtio and SCSI serials carry its first 20 characters),
     waiting up to O(wait) seconds for it to appear.
-  - Changes nothing; check mode does the same.
+  - Changes nothing, but for O(storage_attach) and O(release); check mode returns the plan.
 author:
   - cloudshift.migrate engineers (@cloudshift)
 options:
@@ -46,6 +51,20 @@ options:
       - Seconds to wait for a device to appear after an attach.
     type: int
     default: 60
+  storage_attach:
+    description:
+      - When the volume is attached nowhere, attach it to this host storage-side (Cinder's attachment API, read-only,
+        no Nova) to learn where its file is. File backends (NFS and the like) only.
+    type: bool
+    default: false
+  connector_host:
+    description: The host name given to Cinder for O(storage_attach). Default - this host's name.
+    type: str
+  release:
+    description:
+      - Remove this storage-side attachment (an id from RV(attachment_id)) instead of locating anything. Gone
+        already is no error.
+    type: str
 extends_documentation_fragment:
   - cloudshift.migrate.openstack_auth
   - cloudshift.migrate.ledger
@@ -73,12 +92,12 @@ EXAMPLES = r"""
 
 RETURN = r"""
 actions:
-  description: Always empty; the module changes nothing.
+  description: The storage-side attachment made or removed (empty when only locating).
   returned: always
   type: list
   elements: str
 ledger_entries:
-  description: Always empty; the module records nothing.
+  description: The storage-side attachment (type C(volume_attachment)), when one was made or removed.
   returned: always
   type: list
   elements: dict
@@ -95,10 +114,18 @@ connection:
   description: The keys of the attachment's C(connection_info) that locate the bytes (never secrets).
   returned: success
   type: dict
+attachment_id:
+  description: With O(storage_attach), the storage-side attachment made (or reused); give it to O(release).
+  returned: when a storage-side attachment was made
+  type: str
 """
 
+import socket
+
 from ansible_collections.cloudshift.migrate.plugins.module_utils.base import MigrateError
-from ansible_collections.cloudshift.migrate.plugins.module_utils.instance import locate_volume
+
+from ansible_collections.cloudshift.migrate.plugins.module_utils.instance import (
+    file_path, locate_volume, storage_attach, storage_release)
 from ansible_collections.cloudshift.migrate.plugins.module_utils.openstack import OpenStackMigrateModule
 
 
@@ -108,15 +135,45 @@ class VolumeDevice(OpenStackMigrateModule):
         server=dict(type="str"),
         export_map=dict(type="dict", default={}),
         wait=dict(type="int", default=60),
+        storage_attach=dict(type="bool", default=False),
+        connector_host=dict(type="str"),
+        release=dict(type="str"),
     )
 
     def run(self):
-        if self.params["wait"] < 0:
+        p = self.params
+        if p["wait"] < 0:
             raise MigrateError("wait must be >= 0")
-        path, how, connection = locate_volume(
-            self.conn, self.params["volume"], self.params["server"], self.params["export_map"],
-            wait=self.params["wait"])
+        if p.get("release"):
+            if self.plan("remove the storage-side attachment %s of volume %s" % (p["release"], p["volume"])):
+                if not storage_release(self.conn, p["release"]):
+                    self.actions.pop()
+                    self.changed = False
+                    return dict(released=False)
+                self.record("volume_attachment", p["volume"], destination_id=p["release"], phase="transfer",
+                            status="cleaned", data=dict(temporary=True))
+            return dict(released=True)
+        if p["storage_attach"] and not p.get("server"):
+            volume = self.conn.block_storage.get_volume(p["volume"])
+            if not volume.attachments:
+                return self.attach_storage_side(volume)
+        path, how, connection = locate_volume(self.conn, p["volume"], p["server"], p["export_map"], wait=p["wait"])
         return dict(path=path, how=how, connection=connection)
+
+    def attach_storage_side(self, volume):
+        p = self.params
+        host = p.get("connector_host") or socket.gethostname()
+        if not self.plan("attach volume %s to %s storage-side (read-only, through Cinder)" % (volume.id, host)):
+            return dict(path=None, how="storage", connection={})
+        attachment_id, connection = storage_attach(self.conn, volume.id, host)
+        self.record("volume_attachment", volume.id, destination_id=attachment_id, phase="transfer", status="done",
+                    data=dict(temporary=True, host=host))
+        if not (connection.get("export") and connection.get("name")):
+            storage_release(self.conn, attachment_id)
+            raise MigrateError("volume %s is on a %s backend: only file backends (NFS ...) are read storage-side; "
+                               "attach it to a copy host instead" % (volume.id, connection.get("driver_volume_type")))
+        path = file_path(volume.id, connection, p["export_map"])
+        return dict(path=path, how="storage", connection=connection, attachment_id=attachment_id)
 
 
 def main():

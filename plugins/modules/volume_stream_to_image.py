@@ -99,6 +99,23 @@ options:
       - The most MiB per second to send; V(0) for no limit.
     type: float
     default: 0
+  archive_dir:
+    description:
+      - Also write the disk, from the same read, as a raw file into this directory (an archive or a tape's staging
+        area), next to a JSON sidecar and a C(sha256sum)-style line with its sha256 and sha512. The file is read back
+        and hashed before it gets its name (C(.part) until then); its sha512 must equal the source's.
+      - The archive is fed through a bounded buffer (O(archive_buffer_mib)) - a slow archive holds the upload back by
+        at most that much, and C(reader_waited_seconds) in RV(archive) says how long the reader waited for it.
+      - Refused before anything changes when the directory cannot be written or has less room than the disk's data.
+      - A re-run whose image is done writes a missing archive alone.
+    type: path
+  archive_name:
+    description: The archive file's name. Default - O(name) with C(.raw).
+    type: str
+  archive_buffer_mib:
+    description: MiB of read data the archive may lag behind the upload.
+    type: float
+    default: 64
   progress_file:
     description:
       - A JSON file on the host where the task runs, rewritten about every second with C(phase),
@@ -207,6 +224,12 @@ plan:
     data_bytes: 1073741824
     upload_bytes: 1074200576
     scan_seconds: 3.2
+archive:
+  description:
+    - With O(archive_dir), the archive's sidecar - C(name), C(size), C(sha256), C(sha512), C(source_id), C(seconds),
+      C(written_bytes), C(reader_waited_seconds).
+  returned: success
+  type: dict
 bytes_sent:
   description: Bytes uploaded by this run (0 when nothing had to be sent).
   returned: always
@@ -232,6 +255,7 @@ ledger_entries:
 
 import os
 
+from ansible_collections.cloudshift.migrate.plugins.module_utils import archive
 from ansible_collections.cloudshift.migrate.plugins.module_utils.base import BackgroundCall, MigrateError
 from ansible_collections.cloudshift.migrate.plugins.module_utils.blockio import Source, SourceError
 from ansible_collections.cloudshift.migrate.plugins.module_utils.glance import Glance, GlanceError, SourceReadError
@@ -254,6 +278,9 @@ class VolumeStreamToImage(OpenStackMigrateModule):
         rate_limit=dict(type="float", default=0),
         progress_file=dict(type="path"),
         timeout=dict(type="int", default=1800),
+        archive_dir=dict(type="path"),
+        archive_name=dict(type="str"),
+        archive_buffer_mib=dict(type="float", default=64),
     )
 
     def run(self):
@@ -276,7 +303,14 @@ class VolumeStreamToImage(OpenStackMigrateModule):
         connecting = BackgroundCall(lambda: self.conn)
         streamer = Streamer(self, params)
         try:
-            streamer.prepare(source, params["name"], mode, check=connecting.check)
+            plan = streamer.prepare(source, params["name"], mode, check=connecting.check)
+            if params["archive_dir"]:
+                if params["archive_buffer_mib"] <= 0:
+                    raise MigrateError("archive_buffer_mib must be > 0")
+                where = archive.paths(params["archive_dir"], streamer.archive_name())
+                if not os.path.exists(where["data"]):
+                    archive.check_room(params["archive_dir"],
+                                       plan.disk_map.data_bytes if plan.disk_map is not None else source.size)
             glance = Glance(connecting.result(), timeout=min(params["timeout"], 600))
             return streamer.execute(glance)
         except (GlanceError, SourceError, SourceReadError) as exc:

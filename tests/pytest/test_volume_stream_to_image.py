@@ -289,3 +289,50 @@ def test_source_above_the_size_cap(tmp_path, lab, image_name):
     result = run_module(dict(base_args(image_name, disk, disk_format="raw", sparse=False), cloud="lab-source"))
     assert result["failed"] and "413" in result["msg"], result["msg"]
     assert list(source_cloud.image.images(name=image_name)) == []
+
+
+def test_one_read_feeds_the_image_and_the_archive(tmp_path, glance, image_name):
+    disk = sparse_disk(tmp_path / "disk.raw", 200 * MIB, data_every=20 * MIB)
+    archive = tmp_path / "archive"
+    ledger_dir = tmp_path / "ledgers"
+    args = base_args(image_name, disk, source_id="vol-arc", archive_dir=str(archive), archive_buffer_mib=8,
+                     migration_id="vsti-archive", ledger_dir=str(ledger_dir))
+    plan = run_module(args, check=True)
+    assert any("archive" in action for action in plan["actions"]) and not archive.exists(), plan
+    result = run_module(args)
+    assert result["changed"] and not result.get("failed"), result
+    stored = archive / (image_name + ".raw")
+    with open(disk, "rb") as handle:
+        content = handle.read()
+    assert stored.read_bytes() == content  # byte for byte, holes included
+    assert result["archive"]["sha256"] == hashlib.sha256(content).hexdigest()
+    assert result["archive"]["sha512"] == result["image"]["raw_sha512"] == sha512_of(disk)
+    assert (archive / (image_name + ".raw.sha256")).read_text().split() == [result["archive"]["sha256"], stored.name]
+    assert result["plan"]["mode"] == "qcow2" and result["bytes_sent"] < 11 * MIB  # the upload stayed sparse
+    entries = json.loads((ledger_dir / "vsti-archive.json").read_text())["entries"]
+    assert entries["archive:vol-arc"]["checksum"] == "sha256:" + result["archive"]["sha256"]
+    again = run_module(args)
+    assert not again["changed"] and again["actions"] == [], again
+    # the archive lost (a tape gone bad): a re-run writes it alone, the image stays
+    stored.unlink()
+    alone = run_module(args)
+    assert alone["changed"] and alone["bytes_sent"] == 0 and alone["image"]["id"] == result["image"]["id"], alone
+    assert stored.read_bytes() == content
+
+
+def test_archive_that_cannot_take_the_disk_is_refused_before_any_change(tmp_path, glance, image_name):
+    disk = sparse_disk(tmp_path / "disk.raw", 40 * MIB, data_every=4 * MIB)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = run_module(base_args(image_name, disk, archive_dir=str(blocker / "archive")))
+    assert result.get("failed") and "is not a directory" in result["msg"] and result["actions"] == [], result
+    small = tmp_path / "small"
+    small.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)], check=False).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here")
+    try:
+        full = run_module(base_args(image_name, disk, archive_dir=str(small)))
+    finally:
+        subprocess.run(["umount", str(small)], check=False)
+    assert full.get("failed") and "bytes free" in full["msg"] and full["actions"] == [], full
+    assert images_named(glance, image_name) == []
