@@ -14,7 +14,7 @@ export CLOUDSHIFT_LEDGER_DIR ?= $(ROOT)/.lab/ledger
 export PATH := $(VENV)/bin:$(PATH)
 
 .PHONY: help venv sync lab-install lab-up lab-down lab-status demo demo-image test sanity units integration \
-        pytest molecule lint build bench-smoke changelog clean bench-stream bench-fleet
+        pytest molecule lint build bench-smoke changelog clean bench-stream bench-fleet bench-project
 
 help:
 	@echo "make demo          bring the lab up, move two servers (volume-backed, ephemeral) from lab-source to lab-destination"
@@ -26,6 +26,7 @@ help:
 	@echo "make bench-fleet   benchmark: 20 servers in one migrate_instance run vs one at a time"
 	@echo "make bench-aws     benchmark: 50 EBS copies to another region vs the ideal and a one-by-one script"
 	@echo "make bench-flip    benchmark: 20 database flips and reverts under writes vs task by task"
+	@echo "make bench-project benchmark: three volumes into Glance and an archive, one read vs one after the other"
 	@echo "make demo SCENARIO=aws   move two EC2 instances between regions on the lab's moto"
 	@echo "make demo SCENARIO=site  move the lab's site (databases, HAProxy, CDN stand-in, DNS): prepare, test, flip"
 	@echo "make sync          mirror the tree into .build/collections for ansible-playbook/ansible-doc"
@@ -58,7 +59,7 @@ demo: sync lab-up
 ifeq ($(SCENARIO),site)
 	python3 lab/site_plan.py >/dev/null
 	for phase in prepare test flip; do \
-	  ansible-playbook cloudshift.migrate.migrate_site -e @.lab/site-plan.json -e phase=$$phase || exit 1; done
+	  ansible-playbook cloudshift.migrate.migrate_site -e @.lab/site-plan.json --tags $$phase || exit 1; done
 else ifeq ($(SCENARIO),aws)
 	$(AWS_ENV) && curl -s -o /dev/null -X POST -d '{"snapshot_seconds": 2, "copy_seconds": 5}' \
 	  http://127.0.0.1:14566/cloudshift-lab/config && \
@@ -103,3 +104,6 @@ bench-aws: sync
 bench-flip: sync
 	@$(LAB) up site
 	python3 bench/flip.py
+
+bench-project: sync lab-up
+	python3 bench/project_export.py
