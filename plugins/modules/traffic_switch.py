@@ -22,8 +22,10 @@ description:
   - Idempotent (only what differs is changed) and check mode (the plan, from the current state).
   - Fastly (O(provider=fastly)) - the active version of the service is cloned, the backends of O(backends) get
     their new addresses in the clone, the clone is validated and activated; the previous version is returned, and
-    activating it (O(activate_version)) is the rollback. Built on Fastly's documented API and tested against a local
-    stand-in that checks the request sequence - B(not run against Fastly itself).
+    activating it (O(activate_version)) is the rollback. With O(stage), the clone is validated but not activated (a
+    staged version, prepared ahead of the flip for review); a later switch to the same backends finds it and only
+    validates and activates it. Built on Fastly's documented API and tested against a local stand-in that checks the
+    request sequence - B(not run against Fastly itself).
 author:
   - cloudshift.migrate engineers (@cloudshift)
 options:
@@ -49,6 +51,12 @@ options:
   activate_version:
     description: Activate this version of the Fastly service (the rollback to the RV(previous_version) of a switch).
     type: int
+  stage:
+    description:
+      - With O(provider=fastly) and O(backends), prepare the switch without making it - a validated clone of the active
+        version with the new backends, left inactive. Idempotent - a staged version with these backends is kept.
+    type: bool
+    default: false
   socket:
     description: HAProxy's admin socket. Required with O(provider=haproxy).
     type: path
@@ -172,13 +180,17 @@ servers:
   returned: when O(backend) is given
   type: dict
 version:
-  description: With O(provider=fastly), the active version after the call.
+  description: With O(provider=fastly), the active version after the call (with O(stage), the staged version).
   returned: with O(provider=fastly)
   type: int
 previous_version:
   description: With O(provider=fastly), the version that was active before (activate it to roll back).
   returned: with O(provider=fastly)
   type: int
+staged:
+  description: With O(stage), whether a staged version with the backends exists now (RV(version) is its number).
+  returned: with O(stage)
+  type: bool
 records:
   description: With O(provider=rfc2136), each record's C(name), C(type), C(ttl), C(values) after the call and its
     C(previous) TTL and values.
@@ -200,6 +212,13 @@ from ansible_collections.cloudshift.migrate.plugins.module_utils.traffic.dns imp
 from ansible_collections.cloudshift.migrate.plugins.module_utils.traffic.fastly import Fastly
 
 
+def fastly_differences(backends, wanted):
+    """The wanted backends (name -> (address, port)) that ``backends`` (a version's) do not have."""
+    return dict((name, (address, port)) for name, (address, port) in wanted.items()
+                if backends.get(name, {}).get("address") != address
+                or (port and int(backends.get(name, {}).get("port") or 0) != int(port)))
+
+
 class TrafficSwitch(MigrateModule):
     argument_spec = dict(
         provider=dict(type="str", choices=["haproxy", "rfc2136", "fastly"], default="haproxy"),
@@ -208,6 +227,7 @@ class TrafficSwitch(MigrateModule):
         service_id=dict(type="str"),
         backends=dict(type="dict", default={}),
         activate_version=dict(type="int"),
+        stage=dict(type="bool", default=False),
         socket=dict(type="path"),
         server=dict(type="str"),
         port=dict(type="int", default=53),
@@ -231,6 +251,8 @@ class TrafficSwitch(MigrateModule):
                                       ("provider", "fastly", ["api_token", "service_id"])])
 
     def run(self):
+        if self.params["stage"] and self.params["provider"] != "fastly":
+            raise MigrateError("stage is for provider=fastly")
         if self.params["provider"] == "rfc2136":
             return self.run_dns()
         if self.params["provider"] == "fastly":
@@ -282,8 +304,11 @@ class TrafficSwitch(MigrateModule):
         p = self.params
         if bool(p["backends"]) == (p["activate_version"] is not None):
             raise MigrateError("give backends (a switch) or activate_version (a rollback), one of them")
+        if p["stage"] and not p["backends"]:
+            raise MigrateError("stage needs backends")
         cdn = Fastly(p["api_url"], p["api_token"], p["service_id"])
-        active = cdn.active_version()
+        details = cdn.details()
+        active = int(details["active_version"])
         if p["activate_version"] is not None:
             if p["activate_version"] != active and self.plan("fastly: activate version %d of %s (was %d)" % (
                     p["activate_version"], p["service_id"], active)):
@@ -300,22 +325,47 @@ class TrafficSwitch(MigrateModule):
             address, _sep, port = str(target).partition(":")
             if port and not port.isdigit():
                 raise MigrateError("backends: %s must be address or address:port, not %r" % (name, target))
-            if current[name].get("address") != address or (port and int(current[name].get("port") or 0) != int(port)):
-                wanted[name] = (address, port)
-        if not wanted:
+            wanted[name] = (address, port)
+        missing = fastly_differences(current, wanted)
+        if not missing:
             return dict(version=active, previous_version=active)
-        for name, (address, port) in sorted(wanted.items()):
-            target = address + (":" + port if port else "")
-            self.plan("fastly: backend %s -> %s in a clone of version %d" % (name, target, active))
+        draft = cdn.draft(details)
+        if draft is not None and fastly_differences(cdn.backends(draft), wanted):
+            draft = None  # a draft of something else: leave it alone, clone afresh
+        if p["stage"]:
+            if draft is not None:
+                return dict(version=draft, previous_version=active, staged=True)
+            for name, (address, port) in sorted(missing.items()):
+                self.plan("fastly: backend %s -> %s in a clone of version %d" % (
+                    name, address + (":" + port if port else ""), active))
+            if not self.plan("fastly: validate the clone and leave it staged (version %d stays active)" % active):
+                return dict(version=active, previous_version=active, staged=False)
+            version = self.fastly_clone(cdn, active, missing)
+            return dict(version=version, previous_version=active, staged=True)
+        if draft is not None:
+            if not self.plan("fastly: validate and activate staged version %d (version %d stays for a rollback)" % (
+                    draft, active)):
+                return dict(version=active, previous_version=active)
+            cdn.validate(draft)
+            cdn.activate(draft)
+            self.record_fastly(active, draft)
+            return dict(version=draft, previous_version=active)
+        for name, (address, port) in sorted(missing.items()):
+            self.plan("fastly: backend %s -> %s in a clone of version %d" % (name, address + (":" + port if port else ""), active))
         if not self.plan("fastly: validate and activate the clone (version %d stays for a rollback)" % active):
             return dict(version=active, previous_version=active)
-        version = cdn.clone(active)
-        for name, (address, port) in sorted(wanted.items()):
-            cdn.set_backend(version, name, address, port)
-        cdn.validate(version)
+        version = self.fastly_clone(cdn, active, missing)
         cdn.activate(version)
         self.record_fastly(active, version)
         return dict(version=version, previous_version=active)
+
+    @staticmethod
+    def fastly_clone(cdn, active, changes):
+        version = cdn.clone(active)
+        for name, (address, port) in sorted(changes.items()):
+            cdn.set_backend(version, name, address, port)
+        cdn.validate(version)
+        return version
 
     def record_fastly(self, previous, version):
         if not self.check_mode and previous != version:

@@ -53,6 +53,14 @@ def web():
         return response.read().decode().strip()
 
 
+def fastly_staged():
+    """Numbers of the CDN service's versions that are neither active nor locked (staged)."""
+    info = site_lab.site()["site-fastly"]
+    request = urllib.request.Request(info["url"] + "/service/site/details", headers={"Fastly-Key": info["token"]})
+    details = json.load(urllib.request.urlopen(request, timeout=5))
+    return [v["number"] for v in details["versions"] if not v["active"] and not v["locked"]]
+
+
 def fastly_origin():
     info = site_lab.site()["site-fastly"]
     request = urllib.request.Request(info["url"] + "/service/site/details", headers={"Fastly-Key": info["token"]})
@@ -91,6 +99,7 @@ def test_site_moves_and_comes_back_with_nothing_lost(fresh_site, tmp_path):
     position = site_lab.sql("site-db0", "SELECT @@gtid_binlog_pos")[0][0]
     site_lab.wait_applied(["site-db1", "site-db2"], position)
     assert dns("www") == (60, ["127.0.0.10"])
+    assert fastly_origin().endswith(":13481") and fastly_staged()  # the CDN's switch staged, not made
     assert changed(phase("prepare", tmp_path).stdout) == 0
     phase("test", tmp_path, extra=["--check"])
     tested = phase("test", tmp_path)  # records the test (and refreshes the report): nothing else changes

@@ -486,3 +486,27 @@ def test_fastly_clone_change_validate_activate_and_roll_back(tmp_path):
     unknown = run_module("traffic_switch", dict(base, backends={"nope": "127.0.0.1"}))
     assert unknown.get("failed") and "no backend nope" in unknown["msg"]
     assert info["token"] not in json.dumps([switched, rollback])
+
+
+def test_fastly_switch_staged_ahead_is_one_activation(tmp_path):
+    info = site_lab.site()["site-fastly"]
+    with urllib.request.urlopen(urllib.request.Request(info["url"] + "/cloudshift-lab/reset", method="POST")):
+        pass
+    base = dict(provider="fastly", api_url=info["url"], api_token=info["token"], service_id="site",
+                backends={"origin": "127.0.0.1:13482"})
+    fastly_requests(clear=True)
+    staged = run_module("traffic_switch", dict(base, stage=True))
+    assert staged["changed"] and staged["staged"] and (staged["previous_version"], staged["version"]) == (1, 2), staged
+    assert ("PUT", "/service/site/version/2/activate") not in fastly_requests()  # staged, not made
+    again = run_module("traffic_switch", dict(base, stage=True))
+    assert not again["changed"] and again["version"] == 2, again
+    fastly_requests(clear=True)
+    switched = run_module("traffic_switch", base)
+    assert switched["changed"] and (switched["previous_version"], switched["version"]) == (1, 2), switched
+    # the flip: read, find the staged version, validate it, activate it - no clone, no change
+    assert fastly_requests() == [
+        ("GET", "/service/site/details"), ("GET", "/service/site/version/1/backend"),
+        ("GET", "/service/site/version/2/backend"), ("GET", "/service/site/version/2/validate"),
+        ("PUT", "/service/site/version/2/activate")]
+    wrong = run_module("traffic_switch", dict(provider="haproxy", socket="/nonexistent", stage=True))
+    assert wrong.get("failed") and "stage is for provider=fastly" in wrong["msg"]

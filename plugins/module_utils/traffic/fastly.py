@@ -2,7 +2,8 @@
 # Copyright: cloudshift.migrate contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Fastly's API, the part a backend switch needs: clone the active version, change backends,
-validate, activate; a rollback activates the previous version.
+validate, activate; a rollback activates the previous version. A switch can be staged ahead
+(a validated draft version, not activated), so that the flip itself is one activation.
 
 Built on Fastly's documented API (service details, version clone/validate/activate, backends).
 Tested against the lab's local stand-in (lab/fastly/standin.py), not against Fastly itself.
@@ -49,11 +50,22 @@ class Fastly:
         except (URLError, OSError) as exc:
             raise MigrateError("cannot reach Fastly's API at %s: %s" % (self.api_url, exc))
 
-    def active_version(self):
+    def details(self):
         details = self.call("GET", "/details")
         if not details.get("active_version"):
             raise MigrateError("Fastly service %s has no active version" % self.service_id)
-        return int(details["active_version"])
+        return details
+
+    def active_version(self):
+        return int(self.details()["active_version"])
+
+    @staticmethod
+    def draft(details):
+        """The newest version after the active one that is neither active nor locked (editable), or None."""
+        active = int(details["active_version"])
+        drafts = [int(v["number"]) for v in details.get("versions") or []
+                  if int(v["number"]) > active and not v.get("active") and not v.get("locked")]
+        return max(drafts) if drafts else None
 
     def backends(self, version):
         return dict((b["name"], b) for b in self.call("GET", "/version/%d/backend" % version))
