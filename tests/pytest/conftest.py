@@ -25,21 +25,32 @@ def pytest_configure(config):
     os.environ.setdefault("ANSIBLE_PYTHON_INTERPRETER", sys.executable)
 
 
+def _in_parallel():
+    """hack/pytest-parallel runs two pytest processes on one lab: neither stops it."""
+    return bool(os.environ.get("CLOUDSHIFT_PYTEST_PARALLEL"))
+
+
 @pytest.fixture(scope="session")
 def lab():
-    """The lab's clouds, up for the whole session."""
-    started = subprocess.run(LAB + ["status"], stdout=subprocess.DEVNULL, check=False).returncode != 0
-    if started:
-        subprocess.run(LAB + ["up"], check=True)
+    """The lab's clouds, up for the whole session (left up at the end when two sessions share it)."""
+    import fcntl
+
+    os.makedirs(os.path.join(ROOT, ".lab"), exist_ok=True)
+    with open(os.path.join(ROOT, ".lab", "pytest-lab.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one session starts it, the other waits
+        started = subprocess.run(LAB + ["status"], stdout=subprocess.DEVNULL, check=False).returncode != 0
+        if started:
+            subprocess.run(LAB + ["up"], check=True)
     yield CLOUDS_YAML
-    if started:
+    if started and not _in_parallel():
         subprocess.run(LAB + ["down"], check=True)
 
 
 @pytest.fixture(scope="session")
 def collection():
-    """The collection synced where Ansible finds it."""
-    subprocess.run([os.path.join(ROOT, "hack", "sync-collection")], check=True, stdout=subprocess.DEVNULL)
+    """The collection synced where Ansible finds it (hack/test syncs it once, before the sessions start)."""
+    if not os.environ.get("CLOUDSHIFT_COLLECTION_SYNCED"):
+        subprocess.run([os.path.join(ROOT, "hack", "sync-collection")], check=True, stdout=subprocess.DEVNULL)
     return COLLECTIONS
 
 
