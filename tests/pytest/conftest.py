@@ -25,6 +25,31 @@ def pytest_configure(config):
     os.environ.setdefault("ANSIBLE_PYTHON_INTERPRETER", sys.executable)
 
 
+def kill_tree(pid):
+    """SIGKILL a process and everything below it (Ansible runs modules in sessions of their own)."""
+    import signal
+
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as handle:
+                    parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    found, queue = [pid], [pid]
+    while queue:
+        for child in children.get(queue.pop(), []):
+            found.append(child)
+            queue.append(child)
+    for each in found:
+        try:
+            os.kill(each, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def _in_parallel():
     """hack/pytest-parallel runs two pytest processes on one lab: neither stops it."""
     return bool(os.environ.get("CLOUDSHIFT_PYTEST_PARALLEL"))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import time
 import urllib.error
@@ -19,7 +18,7 @@ import urllib.request
 import pytest
 
 import site_lab
-from conftest import LAB
+from conftest import LAB, kill_tree
 
 pytestmark = pytest.mark.usefixtures("collection", "site_lab")
 
@@ -176,36 +175,13 @@ def start_module(module, args):
                             stderr=subprocess.DEVNULL, start_new_session=True)
 
 
-def descendants(pid):
-    """Every process below ``pid`` (Ansible runs the module in a session of its own)."""
-    children = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open("/proc/%s/stat" % entry) as handle:
-                    parent = int(handle.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(parent, []).append(int(entry))
-    found, queue = [], [pid]
-    while queue:
-        for child in children.get(queue.pop(), []):
-            found.append(child)
-            queue.append(child)
-    return found
-
-
 def kill_when(process, condition, timeout=60):
     deadline = time.monotonic() + timeout
     while not condition():
         assert process.poll() is None, "the module ended before the moment to kill it"
         assert time.monotonic() < deadline, "the moment to kill the module did not come"
         time.sleep(0.02)
-    for pid in [process.pid] + descendants(process.pid):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    kill_tree(process.pid)
     process.wait()
 
 
