@@ -113,7 +113,8 @@ def diff(old, new, categories=None, exclude_paths=(), only_paths=None, old_label
         for k in sorted(set(before) & set(after), key=str):
             fields = [f for f in compared if before[k].get(f) != after[k].get(f)]
             if fields:
-                changed.append(dict(key=_label(category, after[k]), fields=fields,
+                label = after[k]["name"] if category == "packages" else _label(category, after[k])
+                changed.append(dict(key=label, fields=fields,
                                     old=dict((f, before[k].get(f)) for f in fields),
                                     new=dict((f, after[k].get(f)) for f in fields)))
         result["categories"][category] = dict(added=added, removed=removed, changed=changed)

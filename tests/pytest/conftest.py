@@ -50,6 +50,23 @@ def kill_tree(pid):
             pass
 
 
+def run_module(host, module, args, inventory=None, check=False, env=None):
+    """One module on one host through ``ansible`` (ad hoc); returns the host's result (a dict)."""
+    import json
+
+    command = ["ansible", host, "-m", module, "-a", json.dumps(args)]
+    if inventory:
+        command += ["-i", str(inventory)]
+    full_env = dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
+    full_env.update(env or {})
+    out = subprocess.run(command + (["--check"] if check else []), env=full_env, stdin=subprocess.DEVNULL,
+                         capture_output=True, text=True, check=False)
+    try:
+        return json.loads(out.stdout[out.stdout.index("{"):])["plays"][0]["tasks"][0]["hosts"][host]
+    except (ValueError, KeyError):
+        raise AssertionError(out.stdout[-3000:] + out.stderr[-3000:])
+
+
 def _in_parallel():
     """hack/pytest-parallel runs two pytest processes on one lab: neither stops it."""
     return bool(os.environ.get("CLOUDSHIFT_PYTEST_PARALLEL"))
