@@ -46,7 +46,7 @@ options:
 EXAMPLES = r"""
 - name: Plan the rebuild of the scanned host
   ansible.builtin.set_fact:
-    rebuild_plan: "{{ scanned.scan | cloudshift.migrate.scan_rebuild(extra_exclude=['/etc/app/cache/*']) }}"
+    transfer_rebuild_plan: "{{ scanned.scan | cloudshift.migrate.scan_rebuild(extra_exclude=['/etc/app/cache/*']) }}"
 """
 
 RETURN = r"""

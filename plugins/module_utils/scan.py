@@ -146,7 +146,9 @@ def _list_lines(path):
         helper = "/usr/lib/apt/apt-helper"
         if not os.path.exists(helper):
             return
-        process = subprocess.Popen([helper, "cat-file", path], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        # Streamed line by line: run_command would hold the whole list (tens of MB) in memory.
+        process = subprocess.Popen(  # pylint: disable=ansible-bad-function
+            [helper, "cat-file", path], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         for line in process.stdout:
             yield line.decode("utf-8", "replace").rstrip("\n")
         process.wait()
@@ -235,10 +237,13 @@ def parse_rpm_query(text):
     return sorted(packages, key=lambda p: (p["name"], p["arch"] or ""))
 
 
+RUNNER = []  # the module's run_command, set by Scanner
+
+
 def run(argv):
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out, err = process.communicate()
-    return process.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+    if not RUNNER:
+        raise ScanError("internal error: no command runner for %s" % argv[0])
+    return RUNNER[0](argv)
 
 
 def scan_rpm_packages():
@@ -684,8 +689,9 @@ class Scanner:
 
     def __init__(self, root="/", categories=CATEGORIES, directories=("/etc", "/srv", "/opt", "/usr/local"),
                  exclude=(), package_verify="all", package_origin=True, hash_max_bytes=32 * CHUNK,
-                 hash_max_files=20000, hash_max_total_bytes=2048 * CHUNK, max_files=100000):
+                 hash_max_files=20000, hash_max_total_bytes=2048 * CHUNK, max_files=100000, runner=None):
         self.root = root
+        RUNNER[:] = [runner] if runner else []
         self.categories = categories
         self.directories = directories
         self.exclude = tuple(DEFAULT_EXCLUDE) + tuple(exclude or ())
@@ -755,7 +761,7 @@ class Scanner:
             return []
         if manager == "dpkg":
             found, checked = verify_dpkg(self.root, installed, self.package_verify, self.skipped)
-            rows = [(path, package, reason, conffile) for path, package, reason, conffile in found]
+            rows = list(found)
         elif manager == "rpm":
             argv = ["rpm", "-Va", "--nomtime"] + (["--configfiles"] if self.package_verify == "conffiles" else [])
             unused_rc, out, unused_err = run(argv)  # rpm -Va exits 1 when it found changes

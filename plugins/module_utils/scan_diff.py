@@ -94,8 +94,8 @@ def diff(old, new, categories=None, exclude_paths=(), only_paths=None, old_label
                        if old["os"].get(f) != new["os"].get(f)]
             result["categories"]["os"] = dict(added=[], removed=[], changed=changes)
             if changes:
-                result["summary"].append("os: " + ", ".join("%s %s -> %s" % (c["key"], c["old"], c["new"])
-                                                             for c in changes))
+                shown = ["%s %s -> %s" % (c["key"], c["old"], c["new"]) for c in changes]
+                result["summary"].append("os: " + ", ".join(shown))
             continue
         key_fields, compared = KEYS[category]
 
@@ -125,8 +125,8 @@ def diff(old, new, categories=None, exclude_paths=(), only_paths=None, old_label
                     shown = ", ".join(_label(category, e) for e in items[:5])
                     parts.append("%d %s (%s%s)" % (len(items), word, shown, ", ..." if len(items) > 5 else ""))
             if changed:
-                shown = ", ".join("%s: %s" % (c["key"], "; ".join("%s %s -> %s" % (f, c["old"][f], c["new"][f])
-                                                                   for f in c["fields"])) for c in changed[:5])
+                shown = ", ".join("%s: %s" % (c["key"], "; ".join(
+                    "%s %s -> %s" % (f, c["old"][f], c["new"][f]) for f in c["fields"])) for c in changed[:5])
                 parts.append("%d changed (%s%s)" % (len(changed), shown, ", ..." if len(changed) > 5 else ""))
             result["summary"].append("%s: %s" % (category, ", ".join(parts)))
     result["equal"] = not result["summary"]
@@ -141,7 +141,8 @@ def rebuild_plan(scan, exclude=REBUILD_EXCLUDE, extra_exclude=(), include=None):
     """What a rebuild of the scanned host installs, enables and copies.
 
     Packages: every package at its scanned version. Services: the enabled units with the targets that want
-    them. Files: the edited conffiles and the unowned files and links in the scan, less ``exclude`` + ``extra_exclude`` (and, with ``include``, only those that match).
+    them. Files: the edited conffiles and the unowned files and links in the scan, less ``exclude`` +
+    ``extra_exclude`` (and, with ``include``, only those that match).
     """
     check_scan(scan, "the scan")
     for category in ("packages", "services", "changed_files", "unowned_files"):

@@ -26,7 +26,7 @@ description:
     C(rpm -Va)). C(unowned_files) - files under O(directories) that no package owns.
   - Files are reported by path, type, size, mode, owner, group, link target and sha256 - their contents never
     leave the host. Hashing is bounded (O(hash_max_bytes), O(hash_max_files), O(hash_max_total_bytes)) and so is
-    the listing (O(max_files)); whatever a bound or the host kept out of the scan is listed in RV(scan.skipped),
+    the listing (O(max_files)); whatever a bound or the host kept out of the scan is listed in the report's C(skipped),
     never left out silently (no C(/proc) in a chroot, systemd not running, a file that cannot be read).
   - Only reads; check mode does the same.
 author:
@@ -75,7 +75,7 @@ options:
     type: int
     default: 2147483648
   max_files:
-    description: At most this many unowned files are listed; the rest are counted in RV(scan.skipped).
+    description: At most this many unowned files are listed; the rest are counted in the report's C(skipped).
     type: int
     default: 100000
 extends_documentation_fragment:
@@ -165,7 +165,7 @@ class HostScan(MigrateModule):
         scanner = scan.Scanner("/", categories=p["categories"], directories=p["directories"], exclude=p["exclude"],
                                package_verify=p["package_verify"], package_origin=p["package_origin"],
                                hash_max_bytes=p["hash_max_bytes"], hash_max_files=p["hash_max_files"],
-                               hash_max_total_bytes=p["hash_max_total_bytes"], max_files=p["max_files"])
+                               hash_max_total_bytes=p["hash_max_total_bytes"], max_files=p["max_files"], runner=self.module.run_command)
         try:
             body = scanner.run()
         except scan.ScanError as exc:
