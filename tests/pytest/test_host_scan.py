@@ -144,6 +144,33 @@ def test_rebuild_makes_a_fresh_root_compare_equal(roots, scanned):
     assert comparison["counts"]["packages"] == {"added": 0, "removed": 0, "changed": 0}
 
 
+def test_verify_phase_checks_a_migrated_host_against_the_old_scan(roots, scanned, tmp_path):
+    """verify's host_scan entry point: rootB (rebuilt) passes against rootA's scan #2, fails against scan #1."""
+    if not (roots["b"] / "srv" / "app" / "config.ini").exists():
+        pytest.skip("needs the rebuilt root of test_rebuild_makes_a_fresh_root_compare_equal")
+    book = tmp_path / "verify.yml"
+    book.write_text("""- hosts: rootB
+  gather_facts: false
+  tasks:
+    - ansible.builtin.include_role:
+        name: cloudshift.migrate.verify
+        tasks_from: host_scan
+      vars:
+        verify_scan_before: "{{ before }}"
+        verify_migration_id: scan-verify
+        verify_ledger_dir: "%s"
+""" % tmp_path)
+    good = playbook("-i", roots["inventory"], book, "-e", "before=%s" % (scanned["folder"] / "scan-2.json"))
+    assert "before (vm) -> after (rootB): no difference" in good.stdout
+    bad = playbook("-i", roots["inventory"], book, "-e", "before=%s" % (scanned["folder"] / "scan-1.json"),
+                   check=False)
+    assert bad.returncode != 0
+    assert "packages: 1 added (cloudshift-demo 1.0-1)" in bad.stdout
+    ledger = json.loads((tmp_path / "scan-verify.json").read_text())
+    statuses = sorted(e["status"] for e in ledger["entries"].values() if e["type"] == "scan_verify")
+    assert statuses == ["failed"]  # one entry per host pair: the later check replaced the earlier
+
+
 def test_bad_input_is_refused_and_check_mode_only_reads(roots, tmp_path):
     bad = run_module("rootA", "cloudshift.migrate.host_scan", {"directories": ["etc"]}, inventory=roots["inventory"])
     assert bad["failed"] and "directories must be absolute paths: etc" in bad["msg"]
