@@ -14,7 +14,7 @@ export CLOUDSHIFT_LEDGER_DIR ?= $(ROOT)/.lab/ledger
 export PATH := $(VENV)/bin:$(PATH)
 
 .PHONY: help venv sync lab-install lab-up lab-down lab-status demo demo-image test sanity units integration \
-        pytest molecule lint build bench-smoke changelog clean bench-stream bench-fleet bench-project
+        pytest molecule lint build bench-smoke changelog clean bench-stream bench-fleet bench-project bench-scan
 
 help:
 	@echo "make demo          bring the lab up, move two servers (volume-backed, ephemeral) from lab-source to lab-destination"
@@ -27,6 +27,7 @@ help:
 	@echo "make bench-aws     benchmark: 50 EBS copies to another region vs the ideal and a one-by-one script"
 	@echo "make bench-flip    benchmark: 20 database flips and reverts under writes vs task by task"
 	@echo "make bench-project benchmark: three volumes into Glance and an archive, one read vs one after the other"
+	@echo "make bench-scan    benchmark: a full scan of this machine, host_scan vs the manual way (no lab)"
 	@echo "make demo SCENARIO=aws   move two EC2 instances between regions on the lab's moto"
 	@echo "make demo SCENARIO=site  move the lab's site (databases, HAProxy, CDN stand-in, DNS): prepare, test, flip"
 	@echo "make sync          mirror the tree into .build/collections for ansible-playbook/ansible-doc"
@@ -104,6 +105,9 @@ bench-aws: sync
 bench-flip: sync
 	@$(LAB) up site
 	python3 bench/flip.py
+
+bench-scan: sync
+	python3 bench/host_scan.py
 
 bench-project: sync lab-up
 	python3 bench/project_export.py
