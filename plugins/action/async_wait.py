@@ -66,9 +66,18 @@ class ActionModule(ActionBase):
         try:
             import base64
 
-            state = json.loads(base64.b64decode(read["content"]))
-            return "%s %.1f%% (%.1f of %.1f MiB, %.1f MiB/s)" % (
-                state["phase"], state["percent"], state["bytes_done"] / 1048576.0,
-                state["bytes_total"] / 1048576.0, state["mib_per_s"])
+            return progress_text(json.loads(base64.b64decode(read["content"])))
         except (KeyError, ValueError, TypeError):
             return None
+
+
+def progress_text(state):
+    """'streaming 42.0% (430.1 of 1024.0 MiB, 98.3 MiB/s, ETA 6s)' from a progress file's state."""
+    done, total, rate = state["bytes_done"], state["bytes_total"], state["mib_per_s"]
+    text = "%s %.1f%% (%.1f of %.1f MiB, %.1f MiB/s" % (
+        state["phase"], state["percent"], done / 1048576.0, total / 1048576.0, rate)
+    if rate > 0 and total > done:
+        seconds = int(round((total - done) / 1048576.0 / rate))
+        text += ", ETA %s" % ("%dh%02dm" % divmod(seconds // 60, 60) if seconds >= 3600 else
+                              "%dm%02ds" % divmod(seconds, 60) if seconds >= 60 else "%ds" % seconds)
+    return text + ")"

@@ -149,14 +149,6 @@ def test_moves_instances_and_rerun_changes_nothing(aws_lab, instances, stand_in,
     assert not [r for r in aws_lab.requests() if r["action"].startswith(("Create", "Copy", "Register", "Delete"))]
 
 
-def test_check_mode_plans_and_changes_nothing(aws_lab, instances, tmp_path):
-    aws_lab.clear_requests()
-    result = playbook(PLAYBOOK, *args("aws-plan", create_kms_key=True), "--check", ledger_dir=tmp_path)
-    assert "copy the snapshot of" in result.stdout and "CloudFormation stack recreates" in result.stdout
-    assert not [r for r in aws_lab.requests() if r["action"].startswith(("Create", "Copy", "Register", "Run"))]
-    assert not (tmp_path / "aws-plan.json").exists()
-
-
 def test_failed_freeze_still_thaws(aws_lab, instances, stand_in, tmp_path):
     bin_dir, log = stand_in
     aws_lab.clear_requests()
@@ -172,17 +164,66 @@ def test_failed_freeze_still_thaws(aws_lab, instances, stand_in, tmp_path):
     assert not aws_lab.requests("CreateSnapshot")
 
 
-def test_read_only_remount_where_fsfreeze_is_missing(aws_lab, instances, stand_in, tmp_path):
-    bin_dir, log = stand_in
-    playbook(PLAYBOOK, *args("aws-remount", freeze_hosts={"app01": "localhost", "app02": "localhost"},
-                             freeze_mounts=["/srv/data"], fsfreeze_command="/nonexistent/fsfreeze",
-                             mount_command=str(bin_dir / "mount"), create_kms_key=True), "--tags", "gather,prepare,transfer",
-             ledger_dir=tmp_path)
-    assert [c for unused, c in calls(log)] == ["mount -o remount,ro /srv/data", "mount -o remount,rw /srv/data"] * 2
-
-
 def test_unmapped_subnet_is_refused_before_any_change(aws_lab, instances, tmp_path):
     aws_lab.clear_requests()
     result = playbook(PLAYBOOK, *args("aws-unmapped", create_network=False), ledger_dir=tmp_path, check=False)
     assert result.returncode != 0 and "have no mapping in ap-southeast-2" in result.stdout
     assert not [r for r in aws_lab.requests() if r["action"].startswith(("Create", "Copy", "Register", "Run"))]
+
+
+def pipeline_script(job):
+    """The job's script lines as docs/pipelines/gitlab-ci.yml has them (anchors resolved, nested lists flattened)."""
+    import yaml
+
+    with open(os.path.join(ROOT, "docs", "pipelines", "gitlab-ci.yml")) as handle:
+        lines = yaml.safe_load(handle)[job]["script"]
+    flat = []
+    for line in lines:
+        flat.extend(line if isinstance(line, list) else [line])
+    return "\n".join(["set -e"] + flat)
+
+
+def run_job(job, workdir, plan):
+    env = dict(os.environ, PLAN=plan, CI_PROJECT_DIR=str(workdir), ANSIBLE_FORCE_COLOR="0")
+    env.pop("CLOUDSHIFT_LEDGER_DIR", None)
+    env["HOME"] = str(workdir)  # the plan job must not need a ledger: none is written anywhere
+    return subprocess.run(["bash", "-c", pipeline_script(job)], cwd=str(workdir), env=env, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, check=False)
+
+
+def test_gitops_pipeline_plans_then_migrates(aws_lab, instances, stand_in, tmp_path):
+    """The example pipeline's two jobs, their scripts run as written: a merge request's check-mode plan
+    changes nothing; the merge migrates and keeps the ledger and report; a plan with a typo is refused.
+    The plan freezes both instances where fsfreeze is missing: a read-only remount around the snapshots."""
+    bin_dir, log = stand_in
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    plan = {"plan_version": 1, "scenario": "migrate_aws_region", "migration_id": "gitops-app",
+            "source_region": SRC, "destination_region": DST, "instance_tags": {"role": "app"},
+            "create_network": True, "create_kms_key": True,
+            "freeze_hosts": {"app01": "localhost", "app02": "localhost"}, "freeze_mounts": ["/srv/data"],
+            "fsfreeze_command": "/nonexistent/fsfreeze", "mount_command": str(bin_dir / "mount")}
+    (plans / "app.yml").write_text(json.dumps(plan, indent=1))  # JSON is YAML
+    aws_lab.clear_requests()
+    planned = run_job("plan", tmp_path, "plans/app.yml")
+    assert planned.returncode == 0, planned.stdout[-5000:] + planned.stderr[-2000:]
+    assert "the migrate_aws_region plan is valid" in planned.stdout
+    shown = (tmp_path / "plan.txt").read_text()
+    assert "copy the snapshot of" in shown and "CloudFormation stack recreates" in shown
+    assert not [r for r in aws_lab.requests() if r["action"].startswith(("Create", "Copy", "Register", "Run"))]
+    assert not list(tmp_path.rglob("gitops-app.json")) and not calls(log)
+
+    migrated = run_job("migrate", tmp_path, "plans/app.yml")
+    assert migrated.returncode == 0, migrated.stdout[-5000:] + migrated.stderr[-2000:]
+    artifacts = tmp_path / "artifacts"
+    ledger = json.loads((artifacts / "gitops-app.json").read_text())
+    assert any(e["type"] == "aws_verify" and e["status"] == "done" for e in ledger["entries"].values())
+    assert (artifacts / "gitops-app.md").exists() and (artifacts / "gitops-app.html").exists()
+    assert "PLAY RECAP" in (artifacts / "run.txt").read_text()
+    assert [c for unused, c in calls(log)] == ["mount -o remount,ro /srv/data", "mount -o remount,rw /srv/data"] * 2
+
+    plan["instance_tagz"] = plan.pop("instance_tags")
+    (plans / "typo.yml").write_text(json.dumps(plan))
+    refused = run_job("plan", tmp_path, "plans/typo.yml")
+    assert refused.returncode != 0
+    assert "'instance_tagz' was unexpected" in refused.stdout

@@ -114,9 +114,32 @@ def test_project_volumes_move_with_archive_and_usage(clouds, volumes, tmp_path):
     assert "3 volumes, 3.00 GB" in plan.stdout, plan.stdout[-3000:]
     assert not archive.exists() and not list(clouds["conn"].block_storage.snapshots())
 
+    # The first run is killed once its first volume has arrived; the re-run finishes the others from the
+    # ledger and duplicates nothing. Everything below checks the resumed move.
+    env = dict(os.environ, CLOUDSHIFT_LEDGER_DIR=str(tmp_path), ANSIBLE_FORCE_COLOR="0")
+    first = subprocess.Popen(["ansible-playbook", PLAYBOOK, "-e", "source=lab-source-admin", "-e",
+                              "destination=lab-destination-admin", "-e", "project=migration", *args],
+                             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+    ledger, killed = tmp_path / "project-test.json", False
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and first.poll() is None:
+        try:
+            entries = json.loads(ledger.read_text())["entries"].values()
+        except (OSError, ValueError):
+            entries = []
+        if [e for e in entries if e["type"] == "project_volume" and e["status"] == "done"]:
+            kill_tree(first.pid)
+            killed = True
+            break
+        time.sleep(0.2)
+    first.wait()
+    assert killed, "the first run ended before it could be killed"
+
     run = playbook(*args, ledger_dir=tmp_path)
     dest, dest_admin = clouds["dest"], clouds["dest_admin"]
     for name in NAMES:
+        assert len([v for v in dest.block_storage.volumes() if v.name == name]) == 1, name
         moved = dest.block_storage.find_volume(name)
         assert moved is not None and moved.metadata["cloudshift_source_id"] == volumes["volumes"][name].id
         assert moved.metadata["move"] == "yes"  # the source's metadata came along
@@ -186,8 +209,8 @@ def test_bad_input_is_refused_before_any_change(clouds, volumes, tmp_path):
     assert not (tmp_path / "archive").exists()
 
 
-def test_taken_name_refused_and_killed_run_resumes(clouds, volumes, tmp_path):
-    dest, dest_admin = clouds["dest"], clouds["dest_admin"]
+def test_taken_name_refused_before_any_change(clouds, volumes, tmp_path):
+    dest = clouds["dest"]
     # a destination volume called like a selected one, but not its copy: refused before any change
     stranger = dest.block_storage.create_volume(name="proj-keep", size=1)
     dest.block_storage.wait_for_status(stranger, "available", wait=120)
@@ -198,37 +221,3 @@ def test_taken_name_refused_and_killed_run_resumes(clouds, volumes, tmp_path):
         dest.block_storage.delete_volume(stranger)
     assert taken.returncode != 0 and "already has volumes called proj-keep" in taken.stdout, taken.stdout[-3000:]
     assert not [s for s in clouds["conn"].block_storage.snapshots() if (s.name or "").startswith("cloudshift-")]
-    # a run killed once the first volume arrived; the re-run finishes the others, duplicating nothing
-    for volume in dest.block_storage.volumes():
-        if volume.name in NAMES:
-            dest.block_storage.delete_volume(volume)
-            dest.block_storage.wait_for_delete(volume, wait=120)
-    args = {"volume_metadata": {"move": "yes"}, "archive_dir": str(tmp_path / "archive"), "migration_id": "project-crash",
-            "usage_start": "2026-11"}
-    env = dict(os.environ, CLOUDSHIFT_LEDGER_DIR=str(tmp_path), ANSIBLE_FORCE_COLOR="0")
-    run = subprocess.Popen(["ansible-playbook", PLAYBOOK, "-e", "source=lab-source-admin", "-e",
-                            "destination=lab-destination-admin", "-e", "project=migration", "-e", json.dumps(args)],
-                           env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           start_new_session=True)
-    ledger, killed = tmp_path / "project-crash.json", False
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and run.poll() is None:
-        try:
-            entries = json.loads(ledger.read_text())["entries"].values()
-        except (OSError, ValueError):
-            entries = []
-        if [e for e in entries if e["type"] == "project_volume" and e["status"] == "done"]:
-            kill_tree(run.pid)
-            killed = True
-            break
-        time.sleep(0.2)
-    run.wait()
-    assert killed, "the run ended before it could be killed"
-    playbook("-e", json.dumps(args), ledger_dir=tmp_path)
-    for name in NAMES:
-        copies = [v for v in dest.block_storage.volumes() if v.name == name]
-        assert len(copies) == 1, name
-        assert sha256_file(storage_file(dest_admin, copies[0].id)) == volumes["sha256"][name]
-    assert not [s for s in clouds["conn"].block_storage.snapshots() if (s.name or "").startswith("cloudshift-")]
-    assert not [v for v in clouds["conn"].block_storage.volumes() if (v.name or "").startswith("cloudshift-")]
-    assert not [i for i in dest.image.images() if i.name.startswith("cloudshift-")]
