@@ -89,13 +89,16 @@ class ActionModule(ActionBase):
             try:
                 from ansible.parsing.utils.yaml import from_yaml
 
-                with open(os.path.expanduser(args["plan_file"])) as handle:
-                    document = from_yaml(handle.read(), file_name=args["plan_file"], json_only=False)
+                plan_path = os.path.abspath(os.path.expanduser(args["plan_file"]))
+                with open(plan_path) as handle:
+                    document = from_yaml(handle.read(), file_name=plan_path, json_only=False)
             except (OSError, AnsibleError) as exc:
                 return dict(result, failed=True, msg="cannot read the plan %s: %s" % (args["plan_file"], to_text(exc)))
             if not isinstance(document, dict):
                 return dict(result, failed=True, msg="the plan %s is not a mapping" % args["plan_file"])
             document = json.loads(json.dumps(document, default=to_text))
+            if document.get("scenario") not in (None, scenario, planned_for):
+                errors.append("scenario: the plan file is for %s, not %s" % (document.get("scenario"), scenario))
             errors.extend("plan file: " + describe(e) for e in
                           sorted(validator_class(schema).iter_errors(document), key=lambda e: list(e.absolute_path)))
         # The play's variables the scenario knows (from -e, -e @plan.yml or the inventory), templated.
