@@ -14,7 +14,7 @@ export CLOUDSHIFT_LEDGER_DIR ?= $(ROOT)/.lab/ledger
 export PATH := $(VENV)/bin:$(PATH)
 
 .PHONY: help venv sync lab-install lab-up lab-down lab-status demo demo-image test sanity units integration \
-        pytest molecule lint build bench-smoke changelog clean bench-stream bench-fleet bench-project bench-scan
+        pytest molecule lint build bench-smoke changelog clean docs awx bench-stream bench-fleet bench-project bench-scan
 
 help:
 	@echo "make demo          bring the lab up, move two servers (volume-backed, ephemeral) from lab-source to lab-destination"
@@ -32,6 +32,8 @@ help:
 	@echo "make demo SCENARIO=site  move the lab's site (databases, HAProxy, CDN stand-in, DNS): prepare, test, flip"
 	@echo "make sync          mirror the tree into .build/collections for ansible-playbook/ansible-doc"
 	@echo "make changelog     lint the changelog fragments"
+	@echo "make docs          the documentation site (modules, roles, playbooks, runbooks) in .build/docs/html"
+	@echo "make awx           rewrite awx/cloudshift-migrate.json (AWX/AAP objects for awx import) from the schema"
 
 venv:
 	@hack/bootstrap-venv
@@ -91,6 +93,12 @@ bench-stream: sync lab-up
 
 changelog: venv
 	antsibull-changelog lint
+
+docs:
+	@hack/build-docs
+
+awx:
+	@hack/awx-assets
 
 clean:
 	rm -rf .build tests/output
