@@ -8,6 +8,7 @@ html_short_title = "cloudshift.migrate"
 extensions = ["sphinx_antsibull_ext", "myst_parser"]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 myst_heading_anchors = 3
+myst_enable_extensions = ["tasklist"]
 pygments_style = "ansible"
 highlight_language = "YAML+Jinja"
 html_theme = "sphinx_ansible_theme"
@@ -21,4 +22,6 @@ default_role = "any"
 nitpicky = True
 # Pages outside the toctrees' reach (copied as files, linked from the guides).
 exclude_patterns = []
-suppress_warnings = ["myst.xref_missing"]
+suppress_warnings = []
+# A site of its own: no links to Ansible's site in the top bar, no advertising.
+html_theme_options = {"topbar_links": {}, "show_extranav": False, "show_rtd_ethical_ads": False}

@@ -32,6 +32,7 @@ from ansible_collections.cloudshift.migrate.plugins.module_utils.ledger import (
     ENTRY_FIELDS,
     STATUSES,
     find_secrets,
+    utc_now,
 )
 
 
@@ -110,6 +111,8 @@ class MigrateModule:
             raise MigrateError("internal error: bad ledger status %r" % fields.get("status"))
         entry = dict(type=entry_type, source_id=str(source_id))
         entry.update((name, value) for name, value in fields.items() if value is not None)
+        if entry.get("status") == "running" and "started" not in entry:
+            entry["started"] = utc_now()  # the entries reach the ledger when the task ends: keep when it began
         secrets = find_secrets(entry)
         if secrets:
             raise MigrateError("internal error: refusing to send secrets to the ledger: %s" % ", ".join(secrets))

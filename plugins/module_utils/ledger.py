@@ -34,7 +34,7 @@ STATUSES = ("planned", "running", "done", "failed", "cleaned")
 # Fields an entry may carry; anything else goes into ``data``.
 ENTRY_FIELDS = (
     "type", "source_id", "destination_id", "phase", "status",
-    "checksum", "bytes", "seconds", "data",
+    "checksum", "bytes", "seconds", "started", "data",
 )
 DEFAULT_LEDGER_DIR = "~/.cloudshift/ledger"
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -265,6 +265,13 @@ def _apply(document, key, entry_type, source_id, fields):
     for name, value in fields.items():
         if value is None:
             continue
+        if name == "started":
+            # When the step began, as the caller measured it: kept from the first record on, so that
+            # re-recording a finished step (a re-run) neither moves it nor counts as a change.
+            if not entry.get("started"):
+                entry["started"] = _timestamp(value)
+                changed = True
+            continue
         if name == "data":
             if not isinstance(value, dict):
                 raise LedgerError("data must be a dict, not %s" % type(value).__name__)
@@ -277,7 +284,9 @@ def _apply(document, key, entry_type, source_id, fields):
     if changed:
         status = entry.get("status")
         if status in ("running", "done", "failed") and not entry.get("started"):
-            entry["started"] = now
+            # A step recorded only once it ended, with its duration: it began that long ago.
+            seconds = entry.get("seconds") if status != "running" else None
+            entry["started"] = _seconds_before(now, seconds) if isinstance(seconds, (int, float)) and seconds > 0 else now
         if status in ("done", "failed") and "status" in fields:
             entry["finished"] = now
         elif status == "running":
@@ -285,6 +294,23 @@ def _apply(document, key, entry_type, source_id, fields):
         entry["updated"] = now
         entries[key] = entry
     return entry, changed
+
+
+def _timestamp(value):
+    """An ISO 8601 time (``2026-11-22T04:40:00Z``, with or without fraction or offset) as the ledger
+    writes times: UTC, microseconds, ``Z``."""
+    text = str(value).strip()
+    try:
+        parsed = datetime.datetime.strptime(text.replace("Z", "+0000").replace("+00:00", "+0000"),
+                                            "%Y-%m-%dT%H:%M:%S.%f%z" if "." in text else "%Y-%m-%dT%H:%M:%S%z")
+    except ValueError:
+        raise LedgerError("started must be an ISO 8601 time such as 2026-11-22T04:40:00Z, not %r" % text)
+    return parsed.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _seconds_before(stamp, seconds):
+    moment = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ") - datetime.timedelta(seconds=seconds)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _as_list(value):

@@ -24,6 +24,7 @@ def argument_spec():
         checksum=dict(type="str"),
         bytes=dict(type="int"),
         seconds=dict(type="float"),
+        started=dict(type="str"),
         data=dict(type="dict"),
         entries=dict(type="list", elements="dict"),
     )

@@ -84,7 +84,15 @@ options:
   seconds:
     description:
       - How long the step took.
+      - A step first recorded when it ended (V(done) or V(failed), never V(running)) with O(seconds) is taken
+        to have started that long before.
     type: float
+  started:
+    description:
+      - When the step began, as an ISO 8601 time in UTC (for example the C(now(utc=true)) a role noted before
+        the work), for a step recorded only once it ended.
+      - Kept from the first record on; a later record of the same entry does not move it and is no change.
+    type: str
   data:
     description:
       - Further facts about the entry (names, sizes, old and new addresses). Merged key by key.

@@ -4,10 +4,21 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
 from ansible.module_utils.testing import patch_module_args
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config):
+    """Undo pytest-ansible's change to ANSIBLE_COLLECTIONS_PATH (it appends ~/.ansible/collections when it
+    starts in a collection): ansible-test's workers want the single path ansible-test set, and without it
+    every worker fails to import this file and the controller tests silently do not run."""
+    value = os.environ.get("ANSIBLE_COLLECTIONS_PATH", "")
+    if os.pathsep in value:
+        os.environ["ANSIBLE_COLLECTIONS_PATH"] = value.split(os.pathsep)[0]
 
 
 class ModuleExit(Exception):

@@ -48,6 +48,26 @@ def test_same_record_twice_changes_nothing(ledger):
     assert open(ledger.path).read() == before
 
 
+def test_started_given_is_kept_and_a_rerecord_is_no_change(ledger):
+    entry, changed = ledger.record("volume", "v1", status="done", started="2026-11-22T04:40:00+00:00")
+    assert changed and entry["started"] == "2026-11-22T04:40:00.000000Z" and entry["finished"] > entry["started"]
+    before = open(ledger.path).read()
+    unused, changed = ledger.record("volume", "v1", status="done", started="2026-11-22T05:00:00.5Z")
+    assert not changed and open(ledger.path).read() == before
+    with pytest.raises(LedgerError, match="started must be an ISO 8601 time"):
+        ledger.record("volume", "v2", status="done", started="yesterday")
+
+
+def test_a_finished_step_with_seconds_started_that_long_before(ledger):
+    import datetime
+
+    entry, unused = ledger.record("image", "i1", status="done", seconds=90.5)
+    parse = lambda text: datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ")  # noqa: E731
+    assert (parse(entry["finished"]) - parse(entry["started"])).total_seconds() == pytest.approx(90.5, abs=0.01)
+    running, unused = ledger.record("image", "i2", status="running", seconds=30)
+    assert running["started"] == running["updated"]  # a running step starts now
+
+
 def test_data_is_merged(ledger):
     ledger.record("server", "srv", data={"a": 1})
     entry, unused = ledger.record("server", "srv", data={"b": 2})
