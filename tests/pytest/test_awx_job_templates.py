@@ -240,21 +240,23 @@ def test_scan_job_template_launched_as_awx_launches_it(assets, collection, tmp_p
     (private / "env" / "envvars").write_text(json.dumps({
         "ANSIBLE_COLLECTIONS_PATH": collection,
         "CLOUDSHIFT_LEDGER_DIR": str(tmp_path / "ledgers"),
-        "HOME": str(tmp_path),  # the default scan_dir is ~/.cloudshift/scans
     }))
-    answers = {"target": "localhost", "scan_categories": ["packages", "users", "groups"],
+    # The survey offers a scan directory on a volume every job mounts; here, a directory of the test's.
+    assert launch_vars(template, {})["scan_dir"] == "/var/lib/cloudshift/scans"
+    scans = tmp_path / "scans"
+    answers = {"target": "localhost", "scan_categories": ["packages", "users", "groups"], "scan_dir": str(scans),
                "scan_package_verify": "none", "rebuild": "false", "migration_id": "awx-scan"}
     extravars = launch_vars(template, answers)
-    assert extravars["rebuild"] == "false" and "scan_dir" not in extravars  # as AWX sends them
+    assert extravars["rebuild"] == "false"  # as AWX sends a multiple choice
     for number in (1, 2):
         run = ansible_runner.run(private_data_dir=str(private), playbook=template["playbook"], quiet=True,
                                  extravars=copy.deepcopy(extravars))
         assert run.status == "successful", run.stdout.read()
         tasks = [event["event_data"].get("task") for event in run.events if event["event"] == "runner_on_ok"]
         assert "Check the plan against the collection's schema" in tasks and "Scan the host" in tasks
-        scan = json.loads((tmp_path / ".cloudshift" / "scans" / "localhost" / ("scan-%d.json" % number)).read_text())
+        scan = json.loads((scans / "localhost" / ("scan-%d.json" % number)).read_text())
         assert scan["packages"] and scan["users"] and "unowned_files" not in scan
-    assert (tmp_path / ".cloudshift" / "scans" / "localhost" / "compare-1-2.md").exists()
+    assert (scans / "localhost" / "compare-1-2.md").exists()
     ledger = json.loads((tmp_path / "ledgers" / "awx-scan.json").read_text())
     assert set(entry["type"] for entry in ledger["entries"].values()) == {"host_scan"}
     # A survey answer the schema refuses stops the job at its first task, naming the question.
@@ -292,4 +294,9 @@ def test_every_question_type_is_exercised(assets):
     kinds = set(item["type"] for template in assets["job_templates"]
                 for item in template["related"]["survey_spec"]["spec"])
     assert {"text", "integer", "multiplechoice", "multiselect"} <= kinds
-    assert [t["name"] for t in assets["job_templates"] if not t["ask_credential_on_launch"]] == ["cloudshift scan host"]
+    for template in assets["job_templates"]:
+        # A phase at a time, a check-mode plan first, the operator's inventory and credentials.
+        assert all(template[ask] for ask in ("ask_tags_on_launch", "ask_job_type_on_launch",
+                                             "ask_inventory_on_launch", "ask_credential_on_launch"))
+        questions = [q["variable"] for q in template["related"]["survey_spec"]["spec"]]
+        assert ("scan_dir" if template["playbook"] == "scan_host.yml" else "ledger_dir") in questions

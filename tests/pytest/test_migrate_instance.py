@@ -1,8 +1,9 @@
 # -*- coding: utf-8 -*-
 """The migrate_instance scenario end to end between the lab's two full clouds.
 
-A volume-backed server (boot + data volume, known bytes written into both) and
-an ephemeral server move in one playbook run; the destination volumes are
+A volume-backed server (boot + data volume, known bytes written into both), an
+ephemeral server through a snapshot and one whose running root disk is streamed
+move in one playbook run; the destination volumes are
 compared byte for byte with the source, a re-run changes nothing, and a run
 killed mid-transfer resumes without leaving duplicates.
 """
@@ -88,28 +89,36 @@ def ledger_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def migrated(ledger_dir):
+    """web (volume-backed), eph (ephemeral, through a Nova snapshot) and dd (ephemeral, its running root
+    disk streamed after a quiesce command, for clouds that forbid snapshots) in one run."""
     tag = uuid.uuid4().hex[:6]
-    web, eph = "web-%s" % tag, "eph-%s" % tag
-    playbook(FIXTURES, "-e", json.dumps({"fixture_names": [web], "fixture_ephemeral_names": [eph]}),
+    web, eph, dd = "web-%s" % tag, "eph-%s" % tag, "dd-%s" % tag
+    playbook(FIXTURES, "-e", json.dumps({"fixture_names": [web], "fixture_ephemeral_names": [eph, dd]}),
              ledger_dir=ledger_dir)
     source = connect("lab-source")
     server = source.compute.find_server(web)
     before = {}
     for attachment in source.compute.volume_attachments(server):
         before[attachment.device] = sha512_file(volume_file(source, attachment.volume_id))
-    eph_server = source.compute.find_server(eph)
-    eph_disk = os.path.join(ROOT, ".lab", "data", "source-nova-api", "instances", eph_server.id, "disk")
-    eph_sha512 = sha512_file(eph_disk)
+    disks = {}
+    for name in (eph, dd):
+        found = source.compute.find_server(name)
+        disks[name] = (found.id, os.path.join(ROOT, ".lab", "data", "source-nova-api", "instances", found.id, "disk"))
+    marker = os.path.join(str(ledger_dir), "quiesced")
+    # dd's root disk is read where it lies (the lab's disk file stands for /dev/vda, read on localhost).
+    args = migrate_args([web, eph, dd], root_disk={dd: "stream"}, root_disk_host={dd: "localhost"},
+                        root_disk_path={dd: disks[dd][1]}, quiesce_command="touch %s" % marker)
     # The first run is killed mid-transfer - web's first volume in Glance, its second being copied, the
-    # ephemeral server's snapshot on its way - and the second run finishes the move (a crash at any point,
+    # ephemeral servers' disks on their way - and the second run finishes the move (a crash at any point,
     # then a re-run, continues from the ledger). Every test below checks the resumed move.
-    killed = kill_mid_transfer(migrate_args([web, eph]), ledger_dir, web,
-                               "instance-lab-source-lab-destination-%s-%s.json" % (web, eph))
+    killed = kill_mid_transfer(args, ledger_dir, web,
+                               "instance-lab-source-lab-destination-%s-%s-%s.json" % (web, eph, dd))
     started = time.monotonic()
-    result = playbook(*migrate_args([web, eph]), ledger_dir=ledger_dir)
-    return dict(web=web, eph=eph, before=before, killed=killed,
-                temporary="cloudshift-instance-lab-source-lab-destination-%s-%s-" % (web, eph), eph_sha512=eph_sha512, output=result.stdout,
-                seconds=time.monotonic() - started, source_ids={web: server.id, eph: eph_server.id})
+    result = playbook(*args, ledger_dir=ledger_dir)
+    return dict(web=web, eph=eph, dd=dd, before=before, killed=killed, args=args, marker=marker,
+                temporary="cloudshift-instance-lab-source-lab-destination-%s-%s-%s-" % (web, eph, dd),
+                eph_sha512=sha512_file(disks[eph][1]), dd_sha512=sha512_file(disks[dd][1]), output=result.stdout,
+                seconds=time.monotonic() - started, source_ids={web: server.id, eph: disks[eph][0], dd: disks[dd][0]})
 
 
 def kill_mid_transfer(args, ledger_dir, web, ledger_name):
@@ -168,7 +177,7 @@ def test_ephemeral_server_moves_through_a_snapshot(migrated):
 
 def test_source_is_kept_and_temporaries_are_gone(migrated):
     source = connect("lab-source")
-    for name in (migrated["web"], migrated["eph"]):
+    for name in (migrated["web"], migrated["eph"], migrated["dd"]):
         assert source.compute.find_server(name) is not None
     prefix = migrated["temporary"]
     assert [v.name for v in source.block_storage.volumes() if (v.name or "").startswith(prefix)] == []
@@ -183,7 +192,7 @@ def test_report_says_which_ips_changed(migrated, ledger_dir):
                if name.endswith(".json") and not name.endswith(".report.json")]
     entries = [e for ledger in ledgers for e in ledger["entries"].values() if e["type"] == "verify"]
     by_name = dict((e["data"]["name"], e["data"]) for e in entries)
-    for name in (migrated["web"], migrated["eph"]):
+    for name in (migrated["web"], migrated["eph"], migrated["dd"]):
         assert by_name[name]["ips_changed"] is True
         assert all(ip.startswith("10.20.") for ip in by_name[name]["new_ips"])
         assert all(ip.startswith("10.10.") for ip in by_name[name]["old_ips"])
@@ -191,7 +200,7 @@ def test_report_says_which_ips_changed(migrated, ledger_dir):
 
 
 def test_second_run_changes_nothing(migrated, ledger_dir):
-    result = playbook(*migrate_args([migrated["web"], migrated["eph"]]), ledger_dir=ledger_dir)
+    result = playbook(*migrated["args"], ledger_dir=ledger_dir)
     counts = recap(result.stdout)
     assert counts and all(c["changed"] == 0 for c in counts.values()), counts
 
@@ -224,39 +233,28 @@ def test_killed_run_resumed_without_duplicates(migrated):
     assert any(e["type"] == "volume" for e in migrated["killed"])
     web = migrated["web"]
     dest = connect("lab-destination")
-    for name in (web, migrated["eph"]):
+    for name in (web, migrated["eph"], migrated["dd"]):
         assert len(list(dest.compute.servers(name="^%s$" % name))) == 1
     names = [v.name for v in dest.block_storage.volumes() if (v.name or "").startswith(web)]
     assert sorted(names) == ["%s-sda" % web, "%s-sdb" % web]
-    assert len(list(dest.image.images(name="%s-root" % migrated["eph"]))) == 1
+    for name in (migrated["eph"], migrated["dd"]):
+        assert len(list(dest.image.images(name="%s-root" % name))) == 1
     assert "failed=0" in migrated["output"]
 
 
-def test_running_root_disk_streamed_without_a_snapshot(tmp_path):
-    """For clouds that forbid snapshots: the root disk is read on the server itself (here the lab's
-    disk file stands for /dev/vda, read on localhost) after a quiesce command; the server keeps running."""
-    tag = uuid.uuid4().hex[:6]
-    eph = "dd-%s" % tag
-    playbook(FIXTURES, "-e", json.dumps({"fixture_names": [], "fixture_ephemeral_names": [eph]}),
-             ledger_dir=tmp_path)
+def test_running_root_disk_streamed_without_a_snapshot(migrated):
+    """For clouds that forbid snapshots: dd's root disk was read on the server itself after the quiesce
+    command (root_disk given per server); the server keeps running and no snapshot was made of it."""
+    dd = migrated["dd"]
+    assert os.path.exists(migrated["marker"])
     source = connect("lab-source")
-    server = source.compute.find_server(eph)
-    disk = os.path.join(ROOT, ".lab", "data", "source-nova-api", "instances", server.id, "disk")
-    marker = tmp_path / "quiesced"
-    result = playbook(*migrate_args([eph], root_disk="stream", root_disk_host={eph: "localhost"},
-                                    root_disk_path={eph: disk}, quiesce_command="touch %s" % marker),
-                      ledger_dir=tmp_path)
-    assert marker.exists()
-    assert source.compute.get_server(server.id).status == "ACTIVE"
+    assert source.compute.get_server(migrated["source_ids"][dd]).status == "ACTIVE"
     dest = connect("lab-destination")
-    image = dest.image.find_image("%s-root" % eph)
-    assert image is not None
-    assert image.properties.get("cloudshift_raw_sha512") == sha512_file(disk)
-    new = dest.compute.find_server(eph)
+    image = dest.image.find_image("%s-root" % dd)
+    assert image is not None and image.properties.get("cloudshift_raw_sha512") == migrated["dd_sha512"]
+    new = dest.compute.find_server(dd)
     assert new.status == "ACTIVE" and new.image["id"] == image.id
-    assert [i.name for i in source.image.images() if (i.name or "").startswith("cloudshift-")
-            and server.id in (i.name or "")] == []
-    again = playbook(*migrate_args([eph], root_disk="stream", root_disk_host={eph: "localhost"},
-                                   root_disk_path={eph: disk}), ledger_dir=tmp_path)
-    assert all(c["changed"] == 0 for c in recap(again.stdout).values()), recap(again.stdout)
-    assert "failed=0" in result.stdout
+    ledger = json.load(open(os.path.join(os.path.dirname(migrated["marker"]),
+                                         migrated["temporary"][len("cloudshift-"):-1] + ".json")))
+    snapshots = [e for e in ledger["entries"].values() if e["type"] == "snapshot_image"]
+    assert [e["source_id"] for e in snapshots] == [migrated["source_ids"][migrated["eph"]]]
