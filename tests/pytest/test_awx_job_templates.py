@@ -182,7 +182,8 @@ def test_every_survey_answer_is_a_valid_plan(assets, schema, plan_check, tmp_pat
     plan_check accepts: a survey cannot start a job that the playbook's first task refuses."""
     examples = {"source": "old-cloud", "destination": "new-cloud", "instance": "web01, web02", "archive_dir": "/srv/a",
                 "source_region": "us-east-1", "destination_region": "eu-west-1", "instances": "i-1,i-2",
-                "migration_id": "move-1", "project": "shop", "volumes": "data1,data2", "usage_start": "2026-01", "usage_end": "2026-06", "stack_name": "shop-move", "kms_key_id": "alias/shop",
+                "migration_id": "move-1", "project": "shop", "volumes": "data1,data2", "usage_start": "2026-01",
+                "usage_end": "2026-06", "stack_name": "shop-move", "kms_key_id": "alias/shop",
                 "target": "web01", "compare_host": "web01-old", "phase": "prepare"}
     site = by_name(assets, "credential_types", "cloudshift site definition")
     for template in assets["job_templates"]:
@@ -201,6 +202,7 @@ def test_every_survey_answer_is_a_valid_plan(assets, schema, plan_check, tmp_pat
             asked = [name for name in alternatives["required"] if name in examples and
                      name in [q["variable"] for q in survey]]
             required.update((name, examples[name]) for name in asked[:1])
+
         def answered(name, value):
             """The required answers and this one; answering one of the alternatives replaces the others."""
             others = set(key for alternatives in choices for key in alternatives["required"]) - {name}

@@ -62,7 +62,10 @@ def test_a_finished_step_with_seconds_started_that_long_before(ledger):
     import datetime
 
     entry, unused = ledger.record("image", "i1", status="done", seconds=90.5)
-    parse = lambda text: datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ")  # noqa: E731
+
+    def parse(text):
+        return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ")
+
     assert (parse(entry["finished"]) - parse(entry["started"])).total_seconds() == pytest.approx(90.5, abs=0.01)
     running, unused = ledger.record("image", "i2", status="running", seconds=30)
     assert running["started"] == running["updated"]  # a running step starts now
