@@ -199,6 +199,19 @@ def test_report_says_which_ips_changed(migrated, ledger_dir):
     assert "ips_changed" in migrated["output"]
 
 
+def test_report_timeline_shows_how_long_each_step_took(migrated, ledger_dir):
+    """The ledger keeps when each copy, volume and boot began, and the HTML report draws them as bars."""
+    name = migrated["temporary"][len("cloudshift-"):-1]
+    ledger = json.load(open(os.path.join(str(ledger_dir), name + ".json")))
+    for entry in ledger["entries"].values():
+        if entry["type"] in ("volume_copy", "volume", "server"):
+            assert entry["started"] < entry["finished"], entry
+    page = open(os.path.join(str(ledger_dir), name + ".html")).read()
+    durations = dict((label, float(seconds)) for label, seconds in
+                     re.findall(r"<title>(volume [0-9a-f-]+): ([0-9.]+) s from", page))
+    assert len(durations) == 2 and all(seconds > 0 for seconds in durations.values()), durations
+
+
 def test_second_run_changes_nothing(migrated, ledger_dir):
     result = playbook(*migrated["args"], ledger_dir=ledger_dir)
     counts = recap(result.stdout)
