@@ -63,6 +63,8 @@ def main():
     parser.add_argument("--servers", type=int, default=20)
     parser.add_argument("--full-serial", action="store_true",
                         help="move N servers one at a time too (no scaling)")
+    parser.add_argument("--serial-servers", type=int,
+                        help="how many servers to move one at a time for the scaled serial figure (default N/2)")
     parser.add_argument("--reuse", metavar="TAG",
                         help="use the servers an earlier run created (fleet-TAG-*) instead of new ones")
     parser.add_argument("--skip", action="append", default=[],
@@ -71,7 +73,7 @@ def main():
     subprocess.run([os.path.join(ROOT, "hack", "sync-collection")], check=True, stdout=subprocess.DEVNULL)
     tag = args.reuse or uuid.uuid4().hex[:5]
     parallel = ["fleet-%s-p%02d" % (tag, i) for i in range(args.servers)]
-    serial_count = args.servers if args.full_serial else max(2, args.servers // 2)
+    serial_count = args.servers if args.full_serial else max(2, args.serial_servers or args.servers // 2)
     serial = ["fleet-%s-s%02d" % (tag, i) for i in range(serial_count)]
     serial = [name for name in serial if name not in args.skip]
     with tempfile.TemporaryDirectory() as ledger_dir:
