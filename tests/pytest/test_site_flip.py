@@ -223,7 +223,7 @@ def test_killed_right_after_the_freeze(fresh, then):
         assert site_lab.sql("site-db1", "SHOW SLAVE STATUS")[0][0]  # still a replica of site-db0
         again = run_module("db_replica_promote", flip_args("site-db1", "site-db0", ["site-db2"], "old", "new"))
         assert not again["changed"] and not again.get("failed"), again  # the revert is done: nothing to do
-    time.sleep(0.5)
+    wait_for_writes(writer, frozen)
     writer.finish()
     assert len(writer.acked) > frozen  # writes came back
     assert site_lab.sql(primary, "SELECT @@read_only")[0][0] == 0
@@ -329,6 +329,14 @@ def test_postgresql_abort_restarts_the_old_primary(fresh_pg):
     assert site_lab.pg_connect("site-pg1", dbname="postgres").execute("SELECT pg_is_in_recovery()").fetchone()[0]
 
 
+def wait_for_writes(writer, frozen, seconds=30):
+    """Until the writer has written again after the freeze (its reconnection, through the load balancer,
+    takes its own time on a busy machine), at most ``seconds``; the caller asserts that it did."""
+    deadline = time.monotonic() + seconds
+    while len(writer.acked) <= frozen + 5 and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def pg_stopped(name):
     return not os.path.exists(os.path.join(site_lab.site()[name]["pgdata"], "postmaster.pid"))
 
@@ -357,7 +365,7 @@ def test_postgresql_killed_right_after_the_freeze(fresh_pg, then):
         result = run_module("db_replica_promote", pg_args("site-pg1", "site-pg0"))
         assert result.get("recovered") and not result["flipped"] and not result.get("failed"), result
         assert not site_lab.server_states("pg")["old"] & 1
-    time.sleep(0.5)
+    wait_for_writes(writer, frozen)
     writer.finish()
     assert len(writer.acked) > frozen
     time.sleep(1)  # the standby replays the last rows
