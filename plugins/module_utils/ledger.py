@@ -289,6 +289,8 @@ def _apply(document, key, entry_type, source_id, fields):
             entry["started"] = _seconds_before(now, seconds) if isinstance(seconds, (int, float)) and seconds > 0 else now
         if status in ("done", "failed") and "status" in fields:
             entry["finished"] = now
+        elif status == "cleaned" and "status" in fields:
+            entry["cleaned"] = now  # as mark_cleaned does
         elif status == "running":
             entry.pop("finished", None)
         entry["updated"] = now
