@@ -72,3 +72,25 @@ def test_progress_lines_say_rate_and_eta():
     assert progress_text(dict(state, mib_per_s=0.1)).endswith("ETA 2h08m)")
     assert progress_text(dict(state, mib_per_s=2.0)).endswith("ETA 6m24s)")
     assert progress_text(dict(state, bytes_done=state["bytes_total"], percent=100.0)).endswith("MiB/s)")
+
+
+def test_a_local_job_is_read_without_a_module(tmp_path):
+    """On a local connection async_wait reads the job's files itself, as async_status would."""
+    from ansible_collections.cloudshift.migrate.plugins.action.async_wait import ActionModule
+
+    action = object.__new__(ActionModule)
+    action._local = True
+    action._execute_module = None  # a module run would fail here
+    job = tmp_path / "123.456"
+    assert action._status("123.456", str(tmp_path), {})["msg"] == "could not find job"
+    job.write_text("")
+    assert action._status("123.456", str(tmp_path), {}) == {"started": True, "finished": False, "ansible_job_id": "123.456"}
+    job.write_text('{"started": 1, "finished": 0, "ansible_job_id": "123.456"}')
+    assert not action._status("123.456", str(tmp_path), {})["finished"]
+    job.write_text('{"changed": true, "image": {"id": "i1"}}')
+    assert action._status("123.456", str(tmp_path), {}) == {"changed": True, "image": {"id": "i1"}, "finished": True,
+                                                            "ansible_job_id": "123.456"}
+    progress = tmp_path / "progress.json"
+    progress.write_text('{"phase": "streaming", "percent": 50.0, "bytes_done": 1048576, "bytes_total": 2097152, "mib_per_s": 1.0}')
+    assert action._progress_line(str(progress), {}) == "streaming 50.0% (1.0 of 2.0 MiB, 1.0 MiB/s, ETA 1s)"
+    assert action._progress_line(str(tmp_path / "none.json"), {}) is None

@@ -89,6 +89,11 @@ def test_list_filters_and_mark_cleaned(ledger):
     assert not changed
     with pytest.raises(LedgerError, match="no ledger entry"):
         ledger.mark_cleaned("snapshot:nope")
+    # Recording the status (as cleanup_temporaries' entries do) stamps the time the same way.
+    entry, changed = ledger.record("image", "i1", status="cleaned")
+    assert changed and entry["status"] == "cleaned" and entry["cleaned"]
+    unused, changed = ledger.record("image", "i1", status="cleaned")
+    assert not changed
 
 
 @pytest.mark.parametrize("fields", [
