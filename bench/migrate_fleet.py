@@ -13,6 +13,11 @@ the measured time for its half scaled to N - unless --full-serial, which moves N
 servers one at a time. Prints seconds per server for both and the ratio (a)/(b).
 Needs the lab up (make bench-fleet does that).
 
+It also counts the machine's busy CPU seconds (/proc/stat: the controller, the modules and
+both lab clouds, which share the machine) during each way, and prints the ceiling they put on
+the ratio: with C cores, N servers cannot move in less than N x (CPU a server) / C seconds,
+so the ratio cannot pass C x (serial seconds a server) / (CPU a server in the one run).
+
     python3 bench/migrate_fleet.py [--servers 20] [--full-serial]
 """
 
@@ -40,6 +45,13 @@ def environment(ledger_dir):
     env["PATH"] = VENV_BIN + os.pathsep + env.get("PATH", "")
     env["CLOUDSHIFT_LEDGER_DIR"] = ledger_dir
     return env
+
+
+def busy_cpu_seconds():
+    """CPU seconds the whole machine has spent busy (user, nice, system, irq, softirq) since boot."""
+    with open("/proc/stat") as handle:
+        user, nice, system, _idle, _iowait, irq, softirq = [int(value) for value in handle.readline().split()[1:8]]
+    return (user + nice + system + irq + softirq) / float(os.sysconf("SC_CLK_TCK"))
 
 
 def run(args, env):
@@ -85,14 +97,18 @@ def main():
             print("fixtures: %d servers in %.0f s" % (len(parallel + serial), time.monotonic() - started))
 
         serial_seconds = 0.0
+        serial_cpu = busy_cpu_seconds()
         for name in serial:
             seconds = migrate([name], env)
             serial_seconds += seconds
             print("  serial %s: %.1f s" % (name, seconds), flush=True)
+        serial_cpu = busy_cpu_seconds() - serial_cpu
         serial_per_server = serial_seconds / len(serial)
         serial_total = serial_per_server * args.servers
 
+        parallel_cpu = busy_cpu_seconds()
         parallel_seconds = migrate(parallel, env)
+        parallel_cpu = busy_cpu_seconds() - parallel_cpu
 
     print()
     print("servers                        %d (each: 1 GiB boot + 1 GiB data volume, 2 MiB data each)" % args.servers)
@@ -102,6 +118,16 @@ def main():
     print("(b) one run, --forks %-9d %.0f s (%.1f s a server)" % (
         max(5, args.servers), parallel_seconds, parallel_seconds / args.servers))
     print("ratio (a)/(b)                  %.2fx  (goal >= 4x)" % (serial_total / parallel_seconds))
+    cores = os.cpu_count() or 1
+    cpu_per_server = parallel_cpu / args.servers
+    print()
+    print("machine CPU, busy (%d cores, shared by the controller and both clouds)" % cores)
+    print("(a) a server alone             %.1f CPU-s in %.1f s: %.0f%% of one core" % (
+        serial_cpu / len(serial), serial_per_server, 100.0 * serial_cpu / serial_seconds))
+    print("(b) a server in the one run    %.1f CPU-s; the run kept %.0f%% of all cores busy" % (
+        cpu_per_server, 100.0 * parallel_cpu / (parallel_seconds * cores)))
+    print("ceiling of (a)/(b) here        %.2fx  (%d x %.1f s / %.1f CPU-s: the run at 100%% of every core)" % (
+        cores * serial_per_server / cpu_per_server, cores, serial_per_server, cpu_per_server))
 
 
 if __name__ == "__main__":
