@@ -116,7 +116,8 @@ class CleanupTemporaries(OpenStackMigrateModule):
         removed, gone = cleaner.remove(entries)
         for entry in entries:
             if entry.get("status") != "cleaned":
-                self.record(entry["type"], entry["source_id"], key=entry.get("key"), status="cleaned")
+                self.record(entry["type"], entry["source_id"], key=entry.get("key"), destination_id=entry["destination_id"],
+                            status="cleaned")
         return dict(removed=removed, already_gone=gone)
 
 
