@@ -71,14 +71,13 @@ class ActionModule(ActionBase):
     def _status(self, jid, async_dir, task_vars):
         """The job's status as async_status gives it; read here on a local connection."""
         if self._local:
-            path = os.path.join(async_dir, jid)
-            if not os.path.exists(path):
-                return {"failed": True, "msg": "could not find job", "ansible_job_id": jid, "started": True, "finished": True}
             try:
-                with open(path) as handle:
+                with open(os.path.join(async_dir, jid)) as handle:
                     text = handle.read()
+            except FileNotFoundError:
+                return {"failed": True, "msg": "could not find job", "ansible_job_id": jid, "started": True, "finished": True}
             except OSError:
-                text = None
+                text = None  # not readable from here (another user's job): async_status reads it
             if text is not None:
                 try:
                     data = json.loads(text)
