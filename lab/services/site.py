@@ -26,7 +26,7 @@ from .mariadb import MariaDB
 DB_PORTS = {"site-db0": 13400, "site-db1": 13401, "site-db2": 13402}
 WEB_PORTS = {"site-web-old": 13481, "site-web-new": 13482}
 HAPROXY_PORTS = {"web": 13480, "db": 13490, "pg": 13491}
-PG_PORTS = {"site-pg0": 13432, "site-pg1": 13433}
+PG_PORTS = {"site-pg0": 13432, "site-pg1": 13433, "site-pg2": 13434}
 
 
 def site_file(lab) -> Path:
@@ -206,8 +206,9 @@ def _pg_bin() -> Path:
 
 
 class SitePostgres(Service):
-    """PostgreSQL as a plain process run by the postgres user: site-pg0 the primary, site-pg1 its
-    streaming standby (pg_basebackup -R). Users admin (superuser), repl (replication), app."""
+    """PostgreSQL as a plain process run by the postgres user: site-pg0 the primary, site-pg1 and
+    site-pg2 its streaming standbys (pg_basebackup -R; the flip promotes site-pg1 and repoints
+    site-pg2). Users admin (superuser), repl (replication), app."""
 
     kind = "site-postgres"
     debian_packages = ("postgresql",)

@@ -22,16 +22,22 @@ description:
     load balancer (HAProxy runtime API, O(traffic)) - maintenance page off. Then, outside the outage, the
     O(replicas) are repointed to the new primary and, with O(attach_old_primary), the old primary becomes a
     read-only replica of the new one, so that a revert is the same call with O(primary) and O(candidate) swapped."
-  - If the candidate does not catch up in time the flip aborts - the old primary is writable again (and the
-    maintenance page gone), nothing else changed.
+  - "Any failure before the promotion aborts the flip - the freeze that waits longer than O(freeze_timeout) for a lock,
+    a candidate that does not catch up within O(wait_timeout), a lost connection: the old primary is writable again,
+    the traffic and the maintenance page as they were, nothing else changed."
+  - "The preflight resolves effective privileges - an account that can write through C(read_only) (C(READ_ONLY ADMIN),
+    C(ALL), C(SUPER) before MariaDB 10.11) directly or through a role, default or not, is refused unless listed in
+    O(allowed_writers); system accounts such as C(root@localhost) only while a session of theirs is connected. A
+    primary that is itself a replica is refused."
   - Idempotent - when the candidate is already a writable non-replica and the old primary read-only, only the
     missing follow-up steps run. Check mode runs the preflight only and returns the plan.
-  - "Interrupted flips (the process or its host died after the freeze): the same call again finishes the flip
-    (on PostgreSQL it first starts the stopped primary with its C(start_command) and waits for the candidate to
-    stream). The reversed call (the revert) finds the candidate frozen and never demoted and the primary still its
-    replica with nothing of its own - it undoes the freeze (C(read_only) off, or C(start_command)), points the
-    traffic back and removes the maintenance page; RV(recovered) is then true. Nothing is lost either way,
-    because nothing was written after the freeze."
+  - "Interrupted flips (the process or its host died at any step after the freeze): the same call again finishes
+    the flip (on PostgreSQL it first starts the stopped primary with its C(start_command) and waits for the candidate
+    to stream); the reversed call (the revert) undoes it. On MariaDB both calls recognise every state a flip passes
+    through - frozen, replication stopped, replication reset - from the servers themselves: when both are frozen and
+    the call's candidate holds every transaction of the other, the candidate is made writable, traffic pointed at it
+    and the other attached as its replica (again); RV(recovered) is then true. Nothing is lost either way, because
+    nothing was written after the freeze."
   - Engines - MariaDB (and MySQL-compatible GTID servers through the same statements) and PostgreSQL (streaming
     replication), behind one interface.
 author:
@@ -48,24 +54,65 @@ options:
     default: mariadb
   primary:
     description:
-      - The current primary - C(host) and C(port) (or C(socket)); optional C(name), C(user), C(password) (else
-        O(login_user), O(login_password)), and C(replication_host)/C(replication_port) when replicas reach it by
-        another address.
-      - PostgreSQL only - C(dbname) (default C(postgres)); C(stop_command) (a shell command, run where the module
-        runs, that stops the server cleanly, for example C(pg_ctlcluster 15 main stop -m fast) over ssh),
-        C(start_command) (starts it - the abort path, and after it became a standby), C(pgdata) (its data
-        directory, when the module runs on its host; C(standby.signal) and C(primary_conninfo) are written there).
+      - The current primary - C(host) and C(port) (or C(socket)); the other suboptions as needed.
     type: dict
     required: true
+    suboptions: &node_options
+      name:
+        description: Its name in actions, messages and the ledger (default the option's name).
+        type: str
+      host:
+        description: Its address.
+        type: str
+      port:
+        description: Its port (default 3306 or 5432).
+        type: int
+      socket:
+        description: A unix socket instead of O(primary.host) and O(primary.port).
+        type: str
+      user:
+        description: The account to connect with (default O(login_user)).
+        type: str
+      password:
+        description: Its password (default O(login_password)).
+        type: str
+      replication_host:
+        description: The address replicas reach it by, when it is not O(primary.host).
+        type: str
+      replication_port:
+        description: The port replicas reach it by, when it is not O(primary.port).
+        type: int
+      ssl:
+        description: Connect with TLS.
+        type: bool
+      dbname:
+        description: PostgreSQL only - the database to connect to (default C(postgres)).
+        type: str
+      stop_command:
+        description:
+          - PostgreSQL only - a shell command, run where the module runs, that stops the server cleanly, for example
+            C(pg_ctlcluster 15 main stop -m fast) over ssh. It is the freeze, bounded by O(freeze_timeout).
+        type: str
+      start_command:
+        description: PostgreSQL only - starts it (the abort path, and after it became a standby).
+        type: str
+      pgdata:
+        description:
+          - PostgreSQL only - its data directory, when the module runs on its host. C(standby.signal) and
+            C(primary_conninfo) are written there to make the old primary a standby; with O(attach_old_primary=false)
+            C(standby.signal) alone fences it, so that a restart cannot make it writable.
+        type: str
   candidate:
     description: The replica to promote, as O(primary).
     type: dict
     required: true
+    suboptions: *node_options
   replicas:
     description: Other replicas (of the primary or the candidate) to repoint to the candidate, as O(primary).
     type: list
     elements: dict
     default: []
+    suboptions: *node_options
   login_user:
     description: The account the module connects with (needs replication admin rights and C(READ_ONLY ADMIN)).
     type: str
@@ -84,9 +131,20 @@ options:
     type: int
     default: 5
   wait_timeout:
-    description: Seconds the candidate may take to apply the final position before the flip aborts.
+    description:
+      - Seconds the candidate may take to apply the final position before the flip aborts (at most 3600).
     type: float
     default: 10
+  freeze_timeout:
+    description:
+      - Seconds the freeze may take before the flip aborts (at most 600). MariaDB - C(read_only) waits this long for
+        the locks it needs (C(lock_wait_timeout)); a C(LOCK TABLES ... WRITE) or a long statement would otherwise hold
+        it, and every writer queued behind it, without a bound. PostgreSQL - the O(primary.stop_command) is killed
+        after this long.
+      - Every other statement is bounded by the connection's read timeout (O(wait_timeout) + O(freeze_timeout) + 30 s),
+        every other host command by 120 s.
+    type: float
+    default: 2
   allowed_writers:
     description: Accounts (C(name) or C('name'@'host')) allowed to hold C(READ_ONLY ADMIN), such as a monitoring user.
     type: list
@@ -98,13 +156,43 @@ options:
     default: true
   traffic:
     description:
-      - The load balancer switch, made right after the promotion (HAProxy runtime API, no reload).
-      - C(socket) (the admin socket), C(backend), C(activate) (the server to make ready), C(deactivate) (servers to
-        put in maintenance, their sessions cut), C(state_file) (HAProxy's server-state file, written so that a reload
-        keeps the change), C(maintenance_acl) and C(maintenance_value) (an ACL file whose value shows a maintenance
-        page during the flip; default value C(/)).
+      - The load balancer switch, made right after the promotion (HAProxy runtime API, no reload). Every name is
+        checked (letters, digits and C(._:/@-) only) before anything is sent.
+      - On PostgreSQL the O(traffic.deactivate) servers are put in maintenance right before the freeze, so that new
+        connections do not queue towards a primary that is stopping.
     type: dict
-    default: {}
+    suboptions:
+      provider:
+        description: The load balancer.
+        type: str
+        choices: [haproxy]
+        default: haproxy
+      socket:
+        description: HAProxy's admin socket.
+        type: str
+      backend:
+        description: The backend to switch.
+        type: str
+      activate:
+        description: The server to make ready.
+        type: str
+      deactivate:
+        description: The servers to put in maintenance, their sessions cut.
+        type: list
+        elements: str
+        default: []
+      state_file:
+        description: HAProxy's server-state file, written so that a reload keeps the change.
+        type: str
+      maintenance_acl:
+        description:
+          - An ACL file whose value shows a maintenance page during the flip. Once the flip is complete the page is
+            hidden, whoever showed it.
+        type: str
+      maintenance_value:
+        description: The ACL value of the maintenance page.
+        type: str
+        default: /
 extends_documentation_fragment:
   - cloudshift.migrate.ledger
   - cloudshift.migrate.attributes
@@ -184,66 +272,102 @@ ledger_entries:
   elements: dict
 """
 
+import math
+
 from ansible_collections.cloudshift.migrate.plugins.module_utils.base import MigrateError, MigrateModule
 from ansible_collections.cloudshift.migrate.plugins.module_utils.db.mariadb import MariaDB
 from ansible_collections.cloudshift.migrate.plugins.module_utils.db.postgresql import PostgreSQL
 from ansible_collections.cloudshift.migrate.plugins.module_utils.db.switchover import Switchover
+from ansible_collections.cloudshift.migrate.plugins.module_utils.traffic import haproxy
 
-NODE_KEYS = ("name", "host", "port", "socket", "user", "password", "replication_host", "replication_port", "ssl",
-             "dbname", "stop_command", "start_command", "pgdata")
-TRAFFIC_KEYS = ("provider", "socket", "backend", "activate", "deactivate", "state_file", "maintenance_acl",
-                "maintenance_value")
+NODE_OPTIONS = dict(
+    name=dict(type="str"),
+    host=dict(type="str"),
+    port=dict(type="int"),
+    socket=dict(type="str"),
+    user=dict(type="str"),
+    password=dict(type="str", no_log=True),
+    replication_host=dict(type="str"),
+    replication_port=dict(type="int"),
+    ssl=dict(type="bool"),
+    dbname=dict(type="str"),
+    stop_command=dict(type="str"),
+    start_command=dict(type="str"),
+    pgdata=dict(type="str"),
+)
+TRAFFIC_OPTIONS = dict(
+    provider=dict(type="str", choices=["haproxy"], default="haproxy"),
+    socket=dict(type="str"),
+    backend=dict(type="str"),
+    activate=dict(type="str"),
+    deactivate=dict(type="list", elements="str", default=[]),
+    state_file=dict(type="str"),
+    maintenance_acl=dict(type="str"),
+    maintenance_value=dict(type="str", default="/"),
+)
+# Seconds: a larger value is a typo or an attempt to hang the flip, not a plan.
+LIMITS = dict(wait_timeout=3600, freeze_timeout=600)
+
+
+def bounded(name, value):
+    """``value`` a finite number in (0, LIMITS[name]], else a MigrateError (inf, nan and 1e309 included)."""
+    if not (math.isfinite(value) and 0 < value <= LIMITS[name]):
+        raise MigrateError("%s must be a number > 0 and at most %s, not %r" % (name, LIMITS[name], value))
+    return value
 
 
 class DbReplicaPromote(MigrateModule):
     argument_spec = dict(
         engine=dict(type="str", choices=["mariadb", "postgresql"], default="mariadb"),
-        primary=dict(type="dict", required=True),
-        candidate=dict(type="dict", required=True),
-        replicas=dict(type="list", elements="dict", default=[]),
+        primary=dict(type="dict", required=True, options=NODE_OPTIONS),
+        candidate=dict(type="dict", required=True, options=NODE_OPTIONS),
+        replicas=dict(type="list", elements="dict", default=[], options=NODE_OPTIONS),
         login_user=dict(type="str", required=True),
         login_password=dict(type="str", no_log=True),
         replication_user=dict(type="str"),
         replication_password=dict(type="str", no_log=True),
         max_lag=dict(type="int", default=5),
         wait_timeout=dict(type="float", default=10),
+        freeze_timeout=dict(type="float", default=2),
         allowed_writers=dict(type="list", elements="str", default=[]),
         attach_old_primary=dict(type="bool", default=True),
-        traffic=dict(type="dict", default={}),
+        traffic=dict(type="dict", options=TRAFFIC_OPTIONS),
     )
 
     def node_spec(self, role, spec):
-        unknown = set(spec) - set(NODE_KEYS)
-        if unknown:
-            raise MigrateError("%s: unknown keys %s (known: %s)" % (role, ", ".join(sorted(unknown)), ", ".join(NODE_KEYS)))
+        spec = dict((key, value) for key, value in spec.items() if value is not None)
         if not spec.get("socket") and not spec.get("host"):
             raise MigrateError("%s needs host (and port) or socket" % role)
-        if spec.get("password"):
-            self.module.no_log_values.add(spec["password"])
-        spec = dict(spec)
         spec.setdefault("user", self.params["login_user"])
         spec.setdefault("password", self.params.get("login_password"))
         return spec
 
     def run(self):
         p = self.params
-        traffic = p["traffic"]
-        unknown = set(traffic) - set(TRAFFIC_KEYS)
-        if unknown:
-            raise MigrateError("traffic: unknown keys %s (known: %s)" % (", ".join(sorted(unknown)), ", ".join(TRAFFIC_KEYS)))
-        if traffic.get("provider", "haproxy") != "haproxy":
-            raise MigrateError("traffic: provider %s is not supported here (haproxy)" % traffic["provider"])
-        if traffic and not (traffic.get("socket") and traffic.get("backend") and traffic.get("activate")):
+        traffic = dict((key, value) for key, value in (p["traffic"] or {}).items()
+                       if value not in (None, []) and key != "provider")
+        if set(traffic) - {"maintenance_value"} and not (
+                traffic.get("socket") and traffic.get("backend") and traffic.get("activate")):
             raise MigrateError("traffic needs socket, backend and activate")
+        if not traffic.get("socket"):
+            traffic = {}
+        if traffic:
+            # every name that goes into a runtime API line is checked before anything is sent
+            haproxy.check_names(backend=traffic["backend"], server=[traffic["activate"]] + (traffic.get("deactivate") or []),
+                                maintenance_acl=traffic.get("maintenance_acl"),
+                                maintenance_value=traffic.get("maintenance_value") if traffic.get("maintenance_acl") else None)
         if (p["replicas"] or p["attach_old_primary"]) and not (p.get("replication_user") and p.get("replication_password")):
             raise MigrateError("replication_user and replication_password are needed to repoint replicas "
                                "and to attach the old primary (or set attach_old_primary=false)")
-        if p["wait_timeout"] <= 0 or p["max_lag"] < 0:
-            raise MigrateError("wait_timeout must be > 0 and max_lag >= 0")
+        for name in LIMITS:
+            bounded(name, p[name])
+        if p["max_lag"] < 0:
+            raise MigrateError("max_lag must be >= 0")
         if p["engine"] == "postgresql":
-            engine = PostgreSQL(self.actions, self.module.run_command)
+            engine = PostgreSQL(self.actions)
         else:
-            engine = MariaDB(self.actions)
+            # no statement may outlast the flip's own bounds (a server that stops answering fails it)
+            engine = MariaDB(self.actions, read_timeout=p["wait_timeout"] + p["freeze_timeout"] + 30)
         specs = [("primary", p["primary"]), ("candidate", p["candidate"])] + [
             ("replicas[%d]" % i, spec) for i, spec in enumerate(p["replicas"])]
         nodes = []

@@ -380,6 +380,10 @@ class TrafficSwitch(MigrateModule):
             raise MigrateError("maintenance needs maintenance_acl")
         if p["activate"] and p["activate"] in p["deactivate"]:
             raise MigrateError("%s cannot be activated and deactivated at once" % p["activate"])
+        # names go into runtime API lines: all of them are checked before the first is sent
+        haproxy.check_names(backend=p["backend"], server=[p["activate"]] + p["deactivate"] + list(p["addresses"]),
+                            address=[str(a) for a in p["addresses"].values()], maintenance_acl=p["maintenance_acl"],
+                            maintenance_value=p["maintenance_value"] if p["maintenance"] is not None else None)
         proxy = haproxy.HAProxy(p["socket"])
         log = []
         servers = proxy.servers(p["backend"]) if p["backend"] else {}

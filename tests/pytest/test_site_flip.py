@@ -99,7 +99,7 @@ def test_flip_and_revert_under_writes_lose_nothing(fresh, tmp_path):
 
 def test_check_mode_runs_the_preflight_only(fresh):
     plan = run_module("db_replica_promote", flip_args("site-db0", "site-db1", ["site-db2"], "new", "old"), check=True)
-    assert plan["changed"] and plan["actions"][0] == "freeze site-db0 (read_only)", plan
+    assert plan["changed"] and plan["actions"][0] == "freeze site-db0 (read_only, at most 2.0s)", plan
     assert site_lab.sql("site-db0", "SELECT @@read_only")[0][0] == 0
     assert site_lab.sql("site-db1", "SHOW SLAVE STATUS")
 

@@ -21,6 +21,18 @@ class Engine:
 
     def __init__(self, log):
         self.log = log
+        self.after_step = lambda name: None  # the switchover's checkpoint between two statements
+
+    def fence_plan(self, old_primary):
+        """What ``fence`` would do to keep a left-alone old primary from coming back writable, or None."""
+        return None
+
+    def fence(self, old_primary):
+        pass
+
+    def interrupted_promotion(self, primary_status, candidate_status, primary, candidate):
+        """A flip was stopped inside its promotion: completing it towards ``candidate`` loses nothing."""
+        return False
 
     @classmethod
     def replicates_from(cls, status, node):

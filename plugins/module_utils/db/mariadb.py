@@ -4,8 +4,10 @@
 """MariaDB (and MySQL-compatible GTID) replication steps for db_replica_promote.
 
 Every statement goes through ``Node.run``, which notes it (passwords masked) in the
-module's actions. Connections are made once, before the freeze, with SSL off on
-loopback-speed links (PyMySQL builds an SSL context per connect: 60-150 ms).
+module's actions; values travel as the driver's parameters, never spliced into SQL.
+Connections are made once, before the freeze, with SSL off on loopback-speed links
+(PyMySQL builds an SSL context per connect: 60-150 ms). Every statement is bounded:
+the connection's read timeout, and the freeze by ``lock_wait_timeout``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -25,21 +27,37 @@ try:
 except ImportError:
     HAS_PYMYSQL = False
 
+# Accounts every server has that hold READ_ONLY ADMIN: allowed while no session of theirs (but the
+# module's own) is connected - an application that uses one of them would write through the freeze.
 SYSTEM_ACCOUNTS = ("'root'@'localhost'", "'mariadb.sys'@'localhost'", "'mysql'@'localhost'")
+# Global privileges that let a session write while read_only=1 (SUPER did before 10.11).
+WRITE_THROUGH = ("READ_ONLY ADMIN", "ALL PRIVILEGES")
+WRITE_THROUGH_BEFORE_10_11 = WRITE_THROUGH + ("SUPER",)
 
 
-def quote(value):
-    return "'%s'" % str(value).replace("\\", "\\\\").replace("'", "''")
+def account(user, host):
+    return "'%s'@'%s'" % (user, host) if host is not None else "'%s'" % user
+
+
+def gtid_seqs(gtid_list):
+    """'0-1-5,1-2-7' -> {domain: highest seq}"""
+    seqs = {}
+    for gtid in re.split(r"\s*,\s*", gtid_list or ""):
+        if gtid:
+            domain, unused, seq = gtid.split("-")
+            seqs[domain] = max(seqs.get(domain, -1), int(seq))
+    return seqs
 
 
 class Node:
     """One server: a connection, its statements noted in ``log``."""
 
-    def __init__(self, name, spec, log, connect_timeout=5):
+    def __init__(self, name, spec, log, connect_timeout=5, read_timeout=60):
         self.name = name
         self.spec = spec
         self.log = log
         self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
         self._conn = None
 
     @property
@@ -48,8 +66,10 @@ class Node:
 
     def connect(self):
         if self._conn is None:
+            # no statement may hang the flip: a server that does not answer within read_timeout fails it
             kwargs = dict(user=self.spec["user"], password=self.spec.get("password") or "", autocommit=True,
-                          connect_timeout=self.connect_timeout, cursorclass=pymysql.cursors.DictCursor)
+                          connect_timeout=self.connect_timeout, read_timeout=self.read_timeout,
+                          write_timeout=self.read_timeout, cursorclass=pymysql.cursors.DictCursor)
             if self.spec.get("socket"):
                 kwargs["unix_socket"] = self.spec["socket"]
             else:
@@ -62,18 +82,23 @@ class Node:
                 raise MigrateError("cannot connect to %s (%s): %s" % (self.name, self.address, exc.args[-1]))
         return self._conn
 
-    def run(self, statement, note=True, masked=None):
+    def run(self, statement, args=None, note=True, masked=None):
+        """``statement`` with ``args`` as the driver's parameters; ``masked`` is how it is noted when an
+        argument is a secret (the server's own message is then left out too: it may quote the value)."""
+        shown = masked or (statement % tuple(repr(a) for a in args) if args else statement)
         if note:
-            self.log.append("%s: %s" % (self.name, masked or statement))
+            self.log.append("%s: %s" % (self.name, shown))
         try:
             with self.connect().cursor() as cursor:
-                cursor.execute(statement)
+                cursor.execute(statement, args)
                 return cursor.fetchall()
         except pymysql.MySQLError as exc:
-            raise MigrateError("%s (%s): %s failed: %s" % (self.name, self.address, masked or statement, exc.args[-1]))
+            detail = "error %s" % exc.args[0] if masked else exc.args[-1]
+            raise MigrateError("%s (%s): %s failed: %s" % (self.name, self.address, shown, detail),
+                               error_code=exc.args[0] if exc.args and isinstance(exc.args[0], int) else None)
 
-    def one(self, statement, note=False):
-        rows = self.run(statement, note=note)
+    def one(self, statement, args=None, note=False):
+        rows = self.run(statement, args, note=note)
         return rows[0] if rows else {}
 
     def close(self):
@@ -91,49 +116,120 @@ class MariaDB(Engine):
     name = "mariadb"
     default_port = 3306
 
-    def __init__(self, log):
+    def __init__(self, log, read_timeout=60):
         if not HAS_PYMYSQL:
             raise MigrateError("PyMySQL is needed on the host that runs db_replica_promote")
         super(MariaDB, self).__init__(log)
+        self.read_timeout = read_timeout
 
     def node(self, name, spec):
-        return Node(name, spec, self.log)
+        return Node(name, spec, self.log, read_timeout=self.read_timeout)
 
     # -- reading ------------------------------------------------------------------
 
     def status(self, node):
         row = node.one("SELECT @@server_id AS server_id, @@read_only AS read_only, @@log_bin AS log_bin, "
                        "@@log_slave_updates AS log_slave_updates, @@gtid_binlog_pos AS binlog_pos, "
-                       "@@gtid_slave_pos AS slave_pos, @@gtid_binlog_state AS binlog_state")
+                       "@@gtid_slave_pos AS slave_pos, @@gtid_binlog_state AS binlog_state, @@version AS version")
         replica = node.one("SHOW SLAVE STATUS")
         status = dict(server_id=int(row["server_id"]), read_only=bool(int(row["read_only"])),
                       log_bin=bool(int(row["log_bin"])), log_slave_updates=bool(int(row["log_slave_updates"])),
                       position=row["binlog_pos"] or "", slave_pos=row["slave_pos"] or "",
-                      binlog_state=row["binlog_state"] or "", replica=None)
+                      binlog_state=row["binlog_state"] or "", replica=None,
+                      version=tuple(int(x) for x in re.findall(r"\d+", row["version"] or "0")[:2]))
         if replica:
             status["replica"] = dict(
                 source_host=replica.get("Master_Host"), source_port=int(replica.get("Master_Port") or 0),
                 io_running=replica.get("Slave_IO_Running") == "Yes",
                 sql_running=replica.get("Slave_SQL_Running") == "Yes",
+                # "Connecting" is a running IO thread that has not reached its source yet
+                stopped=replica.get("Slave_IO_Running") == "No" or replica.get("Slave_SQL_Running") == "No",
                 lag=replica.get("Seconds_Behind_Master"), using_gtid=replica.get("Using_Gtid"),
                 error=replica.get("Last_IO_Error") or replica.get("Last_SQL_Error") or "")
         return status
 
     def follows(self, status, source):
-        return self.replicates_from(status, source)
+        """Replicates from ``source`` with its threads running (a stopped replica is repointed again)."""
+        return self.replicates_from(status, source) and not status["replica"]["stopped"]
 
     def interrupted_freeze(self, primary_status, candidate_status, primary, candidate):
-        c = candidate_status
-        return c["replica"] is None and c["read_only"] and self.replicates_from(primary_status, candidate) \
-            and not self.errant(primary_status, c)
+        return False  # MariaDB's interrupted flips, either way, are interrupted_promotion's
 
-    def writers_through_read_only(self, node, allowed):
-        """Accounts that can write while read_only=1 (READ_ONLY ADMIN), but for the allowed ones."""
-        rows = node.run("SELECT GRANTEE AS grantee FROM information_schema.USER_PRIVILEGES "
-                        "WHERE PRIVILEGE_TYPE = 'READ_ONLY ADMIN'", note=False)
-        allowed = set(SYSTEM_ACCOUNTS) | set(allowed)
-        return sorted(row["grantee"] for row in rows if row["grantee"] not in allowed
-                      and row["grantee"].split("@")[0].strip("'") not in allowed)
+    def interrupted_promotion(self, primary_status, candidate_status, primary, candidate):
+        """Both servers frozen (read_only), the candidate no running replica of the primary and holding
+        every transaction the primary has: the state a flip leaves when it was stopped anywhere between
+        its freeze and the candidate's read_only=0 - and, seen from the reversed call, the state to undo.
+        Making the call's candidate writable (and the other its replica) loses nothing either way."""
+        p, c = primary_status, candidate_status
+        if not (p["read_only"] and c["read_only"]):
+            return False
+        if c["replica"] and not (self.replicates_from(c, primary) and c["replica"]["stopped"]):
+            return False
+        if p["replica"] and not self.replicates_from(p, candidate):
+            return False
+        return self.covers(c, p)
+
+    def covers(self, status, other):
+        """``status`` has every transaction ``other`` has (nothing of ``other``'s own is missing on it)."""
+        have = gtid_seqs(status["position"])
+        for domain, seq in gtid_seqs(status["slave_pos"]).items():
+            have[domain] = max(have.get(domain, -1), seq)
+        want = gtid_seqs(other["position"])
+        return all(have.get(domain, -1) >= seq for domain, seq in want.items()) and not self.errant(other, status)
+
+    def writers_through_read_only(self, node, allowed, version):
+        """Accounts that can write while read_only=1, but for the allowed ones: READ_ONLY ADMIN (or ALL, or
+        SUPER before 10.11) held directly or through any role granted to them, however indirectly (a role
+        granted but not default can be set by the session itself). System accounts count when a session
+        of theirs other than the module's own is connected."""
+        privileged = WRITE_THROUGH if version >= (10, 11) else WRITE_THROUGH_BEFORE_10_11
+        accounts = node.run("SELECT User AS user, Host AS host, is_role FROM mysql.user", note=False)
+        grants = {}
+        for row in accounts:
+            name = account(row["user"], None if row["is_role"] == "Y" else row["host"])
+            grants[name] = self.global_privileges(node, row["user"], None if row["is_role"] == "Y" else row["host"])
+        roles = {}
+        for row in node.run("SELECT User AS user, Host AS host, Role AS role FROM mysql.roles_mapping", note=False):
+            holder = account(row["user"], row["host"]) if row["host"] else account(row["user"], None)
+            roles.setdefault(holder, set()).add(account(row["role"], None))
+        connected = set(account(row["user"], row["host"].rsplit(":", 1)[0]) for row in node.run(
+            "SELECT USER AS user, HOST AS host FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() "
+            "AND COMMAND <> 'Daemon' AND USER IS NOT NULL", note=False) if row["host"])
+        connected_users = set(name.split("@")[0] for name in connected)
+        found = []
+        for row in accounts:
+            if row["is_role"] == "Y":
+                continue
+            name = account(row["user"], row["host"])
+            if name in allowed or row["user"] in allowed:
+                continue
+            reach, todo = set(), [name]
+            while todo:  # the account and every role it can reach
+                current = todo.pop()
+                if current not in reach:
+                    reach.add(current)
+                    todo.extend(roles.get(current, ()))
+            via = sorted(holder for holder in reach if set(grants.get(holder, ())) & set(privileged))
+            if not via:
+                continue
+            if name in SYSTEM_ACCOUNTS and "'%s'" % row["user"] not in connected_users:
+                continue
+            found.append(name if via == [name] else "%s (through role %s)" % (
+                name, ", ".join(holder for holder in via if holder != name)))
+        return found
+
+    @staticmethod
+    def global_privileges(node, user, host):
+        """The privileges ``SHOW GRANTS`` lists ON *.* for an account or a role."""
+        target = "%s@%s" if host is not None else "%s"
+        args = (user, host) if host is not None else (user,)
+        privileges = set()
+        for row in node.run("SHOW GRANTS FOR " + target, args, note=False):
+            line = list(row.values())[0]
+            match = re.match(r"^GRANT (.+?) ON \*\.\* TO ", line)
+            if match:
+                privileges.update(part.strip() for part in match.group(1).split(","))
+        return privileges
 
     @staticmethod
     def errant(candidate_status, primary_status):
@@ -156,6 +252,9 @@ class MariaDB(Engine):
         facts["others"] = dict((node.name, self.status(node)) for node in others)
         problems = []
         p, c = facts["primary"], facts["candidate"]
+        if p["replica"] is not None:
+            problems.append("%s is itself a replica (of %s:%s): writes that reach it from there would go on after "
+                            "the freeze" % (primary.name, p["replica"]["source_host"], p["replica"]["source_port"]))
         if not p["log_bin"]:
             problems.append("%s has no binary log: nothing to replicate from" % primary.name)
         if not self.replicates_from(c, primary):
@@ -174,7 +273,7 @@ class MariaDB(Engine):
             status = facts["others"][node.name]
             if not (self.replicates_from(status, primary) or self.replicates_from(status, candidate)):
                 problems.append("%s replicates from neither %s nor %s" % (node.name, primary.name, candidate.name))
-        writers = self.writers_through_read_only(primary, list(allowed_writers) + [login_user])
+        writers = self.writers_through_read_only(primary, list(allowed_writers) + [login_user], p["version"])
         if writers:
             problems.append("%s can write through read_only on %s (READ_ONLY ADMIN): the freeze would not stop them"
                             % (", ".join(writers), primary.name))
@@ -182,8 +281,17 @@ class MariaDB(Engine):
 
     # -- the switchover steps --------------------------------------------------------
 
-    def freeze(self, primary):
-        primary.run("SET GLOBAL read_only = 1")
+    def freeze(self, primary, timeout):
+        """read_only=1, waiting at most ``timeout`` s for the locks it needs (a LOCK TABLES ... WRITE or a long
+        statement would hold it - and every writer behind it - without a bound)."""
+        primary.run("SET SESSION lock_wait_timeout = %s", (max(1, int(round(timeout))),))
+        try:
+            primary.run("SET GLOBAL read_only = 1")
+        except MigrateError as exc:
+            if exc.details.get("error_code") == 1205:
+                raise MigrateError("%s: the freeze waited %ss for a lock (LOCK TABLES or a long statement holds "
+                                   "it): %s" % (primary.name, timeout, exc.msg))
+            raise
 
     def unfreeze(self, primary):
         primary.run("SET GLOBAL read_only = 0")
@@ -192,12 +300,16 @@ class MariaDB(Engine):
         return primary.one("SELECT @@gtid_binlog_pos AS pos", note=True)["pos"] or ""
 
     def wait(self, candidate, position, timeout):
-        row = candidate.one("SELECT MASTER_GTID_WAIT(%s, %s) AS waited" % (quote(position), float(timeout)), note=True)
+        row = candidate.one("SELECT MASTER_GTID_WAIT(%s, %s) AS waited", (position, float(timeout)), note=True)
         return int(row["waited"]) == 0
 
-    def promote(self, candidate):
-        candidate.run("STOP SLAVE")
-        candidate.run("RESET SLAVE ALL")
+    def promote(self, candidate, status=None):
+        """Stop and reset replication, then read_only off; from wherever an interrupted run left it."""
+        if status is None or status["replica"] is not None:
+            candidate.run("STOP SLAVE")
+            self.after_step("stop_slave")
+            candidate.run("RESET SLAVE ALL")
+            self.after_step("reset_slave")
         candidate.run("SET GLOBAL read_only = 0")
 
     def follow(self, replica, source, user, password, reset_position=False):
@@ -208,8 +320,9 @@ class MariaDB(Engine):
             replica.run("SET GLOBAL gtid_slave_pos = @@gtid_binlog_pos")
         host = source.spec.get("replication_host") or source.spec.get("host")
         port = int(source.spec.get("replication_port") or source.spec.get("port") or 3306)
-        statement = "CHANGE MASTER TO MASTER_HOST=%s, MASTER_PORT=%d, MASTER_USER=%s, MASTER_PASSWORD=%%s, " \
-                    "MASTER_USE_GTID=slave_pos" % (quote(host), port, quote(user))
-        replica.run(statement % quote(password), masked=statement % "'********'")
+        statement = "CHANGE MASTER TO MASTER_HOST=%s, MASTER_PORT=%s, MASTER_USER=%s, MASTER_PASSWORD=%s, " \
+                    "MASTER_USE_GTID=slave_pos"
+        replica.run(statement, (host, port, user, password),
+                    masked=statement % (repr(host), port, repr(user), "'********'"))
         replica.run("SET GLOBAL read_only = 1")
         replica.run("START SLAVE")

@@ -17,6 +17,8 @@ __metaclass__ = type
 
 import os
 import re
+import signal
+import subprocess
 import time
 
 from ansible_collections.cloudshift.migrate.plugins.module_utils.base import MigrateError
@@ -24,6 +26,8 @@ from ansible_collections.cloudshift.migrate.plugins.module_utils.db.engine impor
 
 try:
     import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import make_conninfo
 
     HAS_PSYCOPG = True
 except ImportError:
@@ -38,14 +42,18 @@ def lsn(value):
     return (int(high, 16) << 32) + int(low, 16)
 
 
-def conninfo_value(value):
-    return "'%s'" % str(value).replace("\\", "\\\\").replace("'", "\\'")
+def config_string(value):
+    """A value as a quoted string of postgresql.conf (what ALTER SYSTEM writes): ' and \\ doubled."""
+    return "'%s'" % str(value).replace("\\", "\\\\").replace("'", "''")
+
+
+# a host command that does not end within this many seconds is killed (the freeze's own bound is freeze_timeout)
+COMMAND_TIMEOUT = 120
 
 
 class Node:
-    def __init__(self, name, spec, log, runner, connect_timeout=5):
+    def __init__(self, name, spec, log, connect_timeout=5):
         self.name, self.spec, self.log, self.connect_timeout = name, spec, log, connect_timeout
-        self.runner = runner  # AnsibleModule.run_command
         self._conn = None
 
     @property
@@ -64,15 +72,18 @@ class Node:
                 raise MigrateError("cannot connect to %s (%s): %s" % (self.name, self.address, str(exc).strip()))
         return self._conn
 
-    def run(self, statement, note=True, masked=None):
+    def run(self, statement, args=None, note=True, masked=None):
+        """``statement`` (a string or a psycopg ``sql`` composition) with ``args`` as parameters; ``masked`` is
+        how it is noted when it holds a secret (the server's message is then left out: it may quote it)."""
+        shown = masked or (statement if isinstance(statement, str) else statement.as_string(self.connect()))
         if note:
-            self.log.append("%s: %s" % (self.name, masked or statement))
+            self.log.append("%s: %s" % (self.name, shown))
         try:
-            cursor = self.connect().execute(statement)
+            cursor = self.connect().execute(statement, args)
             return cursor.fetchall() if cursor.description else []
         except psycopg.Error as exc:
-            raise MigrateError("%s (%s): %s failed: %s" % (
-                self.name, self.address, masked or statement, str(exc).strip()))
+            detail = "SQLSTATE %s" % getattr(exc, "sqlstate", None) if masked else str(exc).strip()
+            raise MigrateError("%s (%s): %s failed: %s" % (self.name, self.address, shown, detail))
 
     def one(self, statement, note=False):
         rows = self.run(statement, note=note)
@@ -97,15 +108,24 @@ class Node:
                 pass
             self._conn = None
 
-    def host_command(self, key):
+    def host_command(self, key, timeout=COMMAND_TIMEOUT):
+        """The operator's own command line (ssh, sudo, pg_ctlcluster ...), run by a shell, killed with all it
+        started when it has not ended within ``timeout`` seconds."""
         command = self.spec.get(key)
         if not command:
             raise MigrateError("%s needs %s for this step" % (self.name, key))
         self.log.append("%s: $ %s" % (self.name, command))
-        # the operator's own command line (ssh, sudo, pg_ctlcluster ...): a shell runs it
-        rc, out, err = self.runner(command, use_unsafe_shell=True)
-        if rc != 0:
-            raise MigrateError("%s: %s failed (exit %d): %s" % (self.name, key, rc, (out + err)[-800:]))
+        process = subprocess.Popen(command, shell=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            out = process.communicate(timeout=timeout)[0]
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise MigrateError("%s: %s did not end within %ss (killed)" % (self.name, key, timeout))
+        if process.returncode != 0:
+            raise MigrateError("%s: %s failed (exit %d): %s" % (
+                self.name, key, process.returncode, out.decode("utf-8", "replace")[-800:]))
 
 
 def conninfo_fields(conninfo):
@@ -124,15 +144,14 @@ class PostgreSQL(Engine):
     default_port = 5432
     frozen_primary_is_down = True
 
-    def __init__(self, log, runner):
+    def __init__(self, log):
         if not HAS_PSYCOPG:
             raise MigrateError("psycopg (3) is needed on the host that runs db_replica_promote for PostgreSQL")
         super(PostgreSQL, self).__init__(log)
-        self.runner = runner
         self.final = None
 
     def node(self, name, spec):
-        return Node(name, spec, self.log, self.runner)
+        return Node(name, spec, self.log)
 
     def status(self, node):
         if not node.reachable():
@@ -208,10 +227,10 @@ class PostgreSQL(Engine):
                 problems.append("%s streams from neither %s nor %s" % (node.name, primary.name, candidate.name))
         return facts, problems
 
-    def freeze(self, primary):
+    def freeze(self, primary, timeout):
         self.final = primary.one("SELECT pg_current_wal_lsn()::text", note=True)[0]
         primary.close()
-        primary.host_command("stop_command")
+        primary.host_command("stop_command", timeout)
 
     def unfreeze(self, primary):
         primary.host_command("start_command")
@@ -234,7 +253,7 @@ class PostgreSQL(Engine):
             time.sleep(0.001)
         return False
 
-    def promote(self, candidate):
+    def promote(self, candidate, status=None):
         candidate.run("SELECT pg_promote(wait => false)")
         deadline = time.monotonic() + 60
         while candidate.one("SELECT pg_is_in_recovery()")[0]:
@@ -245,33 +264,54 @@ class PostgreSQL(Engine):
     def follow(self, replica, source, user, password, reset_position=False):
         host = source.spec.get("replication_host") or source.spec.get("host")
         port = int(source.spec.get("replication_port") or source.spec.get("port") or 5432)
-        conninfo = "host=%s port=%d user=%s password=%s application_name=%s" % (
-            host, port, user, conninfo_value(password), replica.name)
-        masked = conninfo.replace(conninfo_value(password), "'********'")
+        # libpq's own quoting of every value; the result travels as an SQL literal or a config string
+        conninfo = make_conninfo(host=host, port=str(port), user=user, password=password,
+                                 application_name=replica.name)
+        masked = make_conninfo(host=host, port=str(port), user=user, password="********",
+                               application_name=replica.name)
         if not reset_position:
             # a running standby: a new primary_conninfo is picked up on reload (PostgreSQL >= 13)
-            statement = "ALTER SYSTEM SET primary_conninfo = %s"
-            replica.run(statement % conninfo_value(conninfo), masked=statement % conninfo_value(masked))
+            statement = sql.SQL("ALTER SYSTEM SET primary_conninfo = {}").format(sql.Literal(conninfo))
+            replica.run(statement, masked="ALTER SYSTEM SET primary_conninfo = %s" % config_string(masked))
             replica.run("SELECT pg_reload_conf()")
             return
         # the old primary, stopped cleanly: a standby of the new one (no pg_rewind needed after a clean stop)
-        pgdata = replica.spec.get("pgdata")
+        self.write_standby_files(replica, "primary_conninfo = %s" % config_string(conninfo),
+                                 "primary_conninfo = %s" % config_string(masked))
+        replica.host_command("start_command")
+
+    def write_standby_files(self, node, setting, shown):
+        """standby.signal, and ``setting`` in postgresql.auto.conf (None: only the signal) in ``pgdata``."""
+        pgdata = node.spec.get("pgdata")
         if not pgdata:
-            raise MigrateError("%s needs pgdata (and start_command) to become a standby of %s" % (replica.name, source.name))
+            raise MigrateError("%s needs pgdata (and start_command) to become a standby" % node.name)
         owner = os.stat(pgdata)
-        signal = os.path.join(pgdata, "standby.signal")
+        signal_file = os.path.join(pgdata, "standby.signal")
         auto = os.path.join(pgdata, "postgresql.auto.conf")
-        self.log.append("%s: touch %s; primary_conninfo = %s in %s" % (replica.name, signal, masked, auto))
-        with open(signal, "w"):
+        self.log.append("%s: touch %s%s" % (node.name, signal_file, "; %s in %s" % (shown, auto) if setting else ""))
+        paths = [signal_file]
+        with open(signal_file, "w"):
             pass
-        lines = []
-        if os.path.exists(auto):
-            with open(auto) as handle:
-                lines = [line for line in handle if not line.startswith("primary_conninfo")]
-        lines.append("primary_conninfo = %s\n" % conninfo_value(conninfo))
-        with open(auto, "w") as handle:
-            handle.writelines(lines)
-        for path in (signal, auto):
+        if setting:
+            lines = []
+            if os.path.exists(auto):
+                with open(auto) as handle:
+                    lines = [line for line in handle if not line.startswith("primary_conninfo")]
+            lines.append(setting + "\n")
+            with open(auto, "w") as handle:
+                handle.writelines(lines)
+            paths.append(auto)
+        for path in paths:
             os.chown(path, owner.st_uid, owner.st_gid)
             os.chmod(path, 0o600)
-        replica.host_command("start_command")
+
+    def fence_plan(self, old_primary):
+        """A stopped old primary left alone (attach_old_primary=false) would start as a primary again, and
+        writable: with standby.signal in its data directory it starts read-only (a standby of nobody)."""
+        pgdata = old_primary.spec.get("pgdata")
+        if not pgdata or not os.path.isdir(pgdata) or os.path.exists(os.path.join(pgdata, "standby.signal")):
+            return None
+        return "fence %s: standby.signal in %s, so that a restart cannot make it writable" % (old_primary.name, pgdata)
+
+    def fence(self, old_primary):
+        self.write_standby_files(old_primary, None, None)

@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import re
 import socket
 import tempfile
 
@@ -24,6 +25,33 @@ COLUMNS = ("be_id", "be_name", "srv_id", "srv_name", "srv_addr", "srv_op_state",
 # the configuration) stays set after "set server ... state ready" although the server serves again.
 ADMIN_MAINT = 0x01 | 0x02 | 0x20 | 0x40
 ADMIN_DRAIN = 0x08 | 0x10
+# What a backend, server, ACL file or ACL value may be. The runtime API splits commands on ";" and
+# newlines and arguments on blanks: anything else in a name would start another command.
+NAME = re.compile(r"^[A-Za-z0-9._:/@-]+$")
+
+
+def check_name(what, value):
+    """``value`` as it may go into a runtime API command, else a MigrateError (nothing sent)."""
+    text = str(value)
+    if not NAME.match(text):
+        raise MigrateError("HAProxy %s %r is not a valid name (letters, digits and . _ : / @ - only)" % (what, text))
+    return text
+
+
+def check_names(**named):
+    """Every value of ``named`` (a name, or a list of names) checked, before anything is sent."""
+    for what, value in named.items():
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if item not in (None, ""):
+                check_name(what.replace("_", " "), item)
+
+
+def server_path(backend, server):
+    """``backend/server``: a "/" inside either name would point at another server."""
+    for what, name in (("backend", backend), ("server", server)):
+        if "/" in check_name(what, name):
+            raise MigrateError("HAProxy %s %r is not a valid name (no /)" % (what, name))
+    return "%s/%s" % (backend, server)
 
 
 class HAProxy:
@@ -31,8 +59,10 @@ class HAProxy:
         self.socket_path = socket_path
         self.timeout = timeout
 
-    def command(self, line):
-        """One runtime API command; its answer (an error answer raises)."""
+    def command(self, *words):
+        """One runtime API command of ``words``, each checked as a name first; its answer (an error
+        answer raises)."""
+        line = " ".join(check_name("argument", word) for word in words)
         client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         client.settimeout(self.timeout)
         try:
@@ -58,7 +88,7 @@ class HAProxy:
 
     def servers(self, backend):
         """{server: {"addr", "port", "state": ready|maint|drain, "up": bool}} of one backend."""
-        answer = self.command("show servers state %s" % backend)
+        answer = self.command("show", "servers", "state", backend)
         lines = [line for line in answer.splitlines() if line and not line.startswith("#")]
         if not lines or lines[0].strip() != "1":
             raise MigrateError("HAProxy: unexpected answer to 'show servers state %s': %s" % (backend, answer[:200]))
@@ -77,30 +107,30 @@ class HAProxy:
         return found
 
     def set_state(self, backend, server, state):
-        return self.command("set server %s/%s state %s" % (backend, server, state))
+        return self.command("set", "server", server_path(backend, server), "state", state)
 
     def set_addr(self, backend, server, addr, port=None):
-        line = "set server %s/%s addr %s" % (backend, server, addr)
+        words = ["set", "server", server_path(backend, server), "addr", addr]
         if port:
-            line += " port %d" % int(port)
-        return self.command(line)
+            words += ["port", "%d" % int(port)]
+        return self.command(*words)
 
     def shutdown_sessions(self, backend, server):
-        return self.command("shutdown sessions server %s/%s" % (backend, server))
+        return self.command("shutdown", "sessions", "server", server_path(backend, server))
 
     def acl_values(self, acl_file):
-        answer = self.command("show acl %s" % acl_file)
+        answer = self.command("show", "acl", acl_file)
         return [line.split(" ", 1)[1] for line in answer.splitlines() if " " in line]
 
     def add_acl(self, acl_file, value):
-        return self.command("add acl %s %s" % (acl_file, value))
+        return self.command("add", "acl", acl_file, value)
 
     def del_acl(self, acl_file, value):
-        return self.command("del acl %s %s" % (acl_file, value))
+        return self.command("del", "acl", acl_file, value)
 
     def save_state(self, path):
         """Persist every server's runtime state where HAProxy loads it on (re)start."""
-        state = self.command("show servers state")
+        state = self.command("show", "servers", "state")
         directory = os.path.dirname(os.path.abspath(path))
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".server-state.")
         with os.fdopen(fd, "w") as handle:
