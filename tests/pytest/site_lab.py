@@ -97,12 +97,14 @@ class Writer(threading.Thread):
         self.stop = threading.Event()
         self.acked, self.failed = [], 0
         self.acked_at = []
+        self.attempts = 0  # writes tried: w1 .. w<attempts>; a stored row outside them is a phantom
 
     def run(self):
         info, app = site()["site-haproxy"]["db"], site()["site-db0"]["users"]["app"]
         n, conn = 0, None
         while not self.stop.is_set():
             n += 1
+            self.attempts = n
             try:
                 if conn is None:
                     conn = pymysql.connect(host=info["host"], port=info["port"], user="app", password=app,
@@ -131,6 +133,7 @@ class Writer(threading.Thread):
 
 
 PG_NAMES = ("site-pg0", "site-pg1")
+PG_STANDBY2 = "site-pg2"  # a second standby of site-pg0, for the flips that repoint replicas
 
 
 def pg_connect(name, user="admin", dbname="app"):
@@ -145,8 +148,9 @@ def fresh_postgres(labctl):
     """A new PostgreSQL pair (site-pg0 primary, site-pg1 streaming) with an empty table app.public.t."""
     import subprocess
 
-    subprocess.run(labctl + ["down", "--purge"] + list(PG_NAMES), check=True, stdout=subprocess.DEVNULL)
-    subprocess.run(labctl + ["up"] + list(PG_NAMES), check=True, stdout=subprocess.DEVNULL)
+    names = list(PG_NAMES) + [PG_STANDBY2]
+    subprocess.run(labctl + ["down", "--purge"] + names, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(labctl + ["up"] + names, check=True, stdout=subprocess.DEVNULL)
     haproxy("set server pg/old state ready")
     haproxy("set server pg/new state maint")
     conn = pg_connect("site-pg0")
@@ -184,6 +188,7 @@ class PgWriter(Writer):
         n, conn = 0, None
         while not self.stop.is_set():
             n += 1
+            self.attempts = n
             try:
                 if conn is None:
                     conn = psycopg.connect(host=info["host"], port=info["port"], user="app", password=password,

@@ -30,6 +30,11 @@ class Engine:
     def fence(self, old_primary):
         pass
 
+    def attach_first(self, primary_status, candidate_status, primary, candidate):
+        """The candidate must become a replica of the primary before this flip can run (an interrupted flip
+        the other way passed its promotion)."""
+        return False
+
     def interrupted_promotion(self, primary_status, candidate_status, primary, candidate):
         """A flip was stopped inside its promotion: completing it towards ``candidate`` loses nothing."""
         return False

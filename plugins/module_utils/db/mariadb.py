@@ -15,6 +15,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import re
+import time
 
 from ansible_collections.cloudshift.migrate.plugins.module_utils.base import MigrateError
 from ansible_collections.cloudshift.migrate.plugins.module_utils.db.engine import Engine
@@ -168,6 +169,24 @@ class MariaDB(Engine):
         if p["replica"] and not self.replicates_from(p, candidate):
             return False
         return self.covers(c, p)
+
+    def attach_first(self, primary_status, candidate_status, primary, candidate):
+        """The candidate frozen and replicating from nobody, the primary writable: a flip towards the primary
+        was stopped after its promotion, and this call goes back. Attached as a replica first (it has nothing
+        the primary lacks), the candidate catches up and the flip runs as usual."""
+        p, c = primary_status, candidate_status
+        return c["read_only"] and c["replica"] is None and not p["read_only"] and p["replica"] is None \
+            and bool(c["position"]) and self.covers(p, c)
+
+    def wait_streaming(self, replica, timeout):
+        """The replica's threads run and it knows its lag, within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = self.status(replica)["replica"]
+            if status and status["io_running"] and status["sql_running"] and status["lag"] is not None:
+                return True
+            time.sleep(0.05)
+        return False
 
     def covers(self, status, other):
         """``status`` has every transaction ``other`` has (nothing of ``other``'s own is missing on it)."""

@@ -134,6 +134,18 @@ class Switchover:
                     self.primary.name, self.candidate.name))
                 return dict(facts=facts, timings=self.timings, positions={}, outage_ms=None, flipped=False)
             facts = self.resume_frozen_primary()
+        if self.engine.attach_first(facts["primary"], facts["candidate"], self.primary, self.candidate):
+            if self.module.check_mode:
+                self.module.plan("attach %s as a replica of %s first (a flip the other way was interrupted after its "
+                                 "promotion), then flip to %s" % (self.candidate.name, self.primary.name,
+                                                                  self.candidate.name))
+                return dict(facts=facts, timings=self.timings, positions={}, outage_ms=None, flipped=False)
+            self.module.changed = True
+            self.timed("attach_candidate", self.engine.follow, self.candidate, self.primary, p["replication_user"],
+                       p["replication_password"], True)
+            if not self.engine.wait_streaming(self.candidate, max(p["wait_timeout"], 10)):
+                raise MigrateError("%s was attached to %s but does not replicate: not flipping" % (
+                    self.candidate.name, self.primary.name), timings=self.timings)
         facts, problems = self.timed("preflight", self.engine.preflight, self.primary, self.candidate, self.others,
                                      p["max_lag"], p["allowed_writers"], p["login_user"])
         problems += self.timed("preflight_traffic", self.check_traffic)
