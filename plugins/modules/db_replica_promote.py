@@ -364,7 +364,7 @@ class DbReplicaPromote(MigrateModule):
         if p["max_lag"] < 0:
             raise MigrateError("max_lag must be >= 0")
         if p["engine"] == "postgresql":
-            engine = PostgreSQL(self.actions)
+            engine = PostgreSQL(self.actions, self.module.run_command)
         else:
             # no statement may outlast the flip's own bounds (a server that stops answering fails it)
             engine = MariaDB(self.actions, read_timeout=p["wait_timeout"] + p["freeze_timeout"] + 30)

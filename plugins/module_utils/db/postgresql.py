@@ -17,8 +17,6 @@ __metaclass__ = type
 
 import os
 import re
-import signal
-import subprocess
 import time
 
 from ansible_collections.cloudshift.migrate.plugins.module_utils.base import MigrateError
@@ -52,8 +50,9 @@ COMMAND_TIMEOUT = 120
 
 
 class Node:
-    def __init__(self, name, spec, log, connect_timeout=5):
+    def __init__(self, name, spec, log, runner, connect_timeout=5):
         self.name, self.spec, self.log, self.connect_timeout = name, spec, log, connect_timeout
+        self.runner = runner  # AnsibleModule.run_command
         self._conn = None
 
     @property
@@ -109,23 +108,17 @@ class Node:
             self._conn = None
 
     def host_command(self, key, timeout=COMMAND_TIMEOUT):
-        """The operator's own command line (ssh, sudo, pg_ctlcluster ...), run by a shell, killed with all it
-        started when it has not ended within ``timeout`` seconds."""
+        """The operator's own command line (ssh, sudo, pg_ctlcluster ...), run by a shell under coreutils'
+        ``timeout``, which kills it and all it started (its process group) after ``timeout`` seconds."""
         command = self.spec.get(key)
         if not command:
             raise MigrateError("%s needs %s for this step" % (self.name, key))
         self.log.append("%s: $ %s" % (self.name, command))
-        process = subprocess.Popen(command, shell=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            out = process.communicate(timeout=timeout)[0]
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
+        rc, out, err = self.runner(["timeout", "--kill-after=5", "%g" % timeout, "/bin/sh", "-c", command])
+        if rc in (124, 137):
             raise MigrateError("%s: %s did not end within %ss (killed)" % (self.name, key, timeout))
-        if process.returncode != 0:
-            raise MigrateError("%s: %s failed (exit %d): %s" % (
-                self.name, key, process.returncode, out.decode("utf-8", "replace")[-800:]))
+        if rc != 0:
+            raise MigrateError("%s: %s failed (exit %d): %s" % (self.name, key, rc, (out + err)[-800:]))
 
 
 def conninfo_fields(conninfo):
@@ -144,14 +137,15 @@ class PostgreSQL(Engine):
     default_port = 5432
     frozen_primary_is_down = True
 
-    def __init__(self, log):
+    def __init__(self, log, runner):
         if not HAS_PSYCOPG:
             raise MigrateError("psycopg (3) is needed on the host that runs db_replica_promote for PostgreSQL")
         super(PostgreSQL, self).__init__(log)
+        self.runner = runner
         self.final = None
 
     def node(self, name, spec):
-        return Node(name, spec, self.log)
+        return Node(name, spec, self.log, self.runner)
 
     def status(self, node):
         if not node.reachable():

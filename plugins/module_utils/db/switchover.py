@@ -156,9 +156,10 @@ class Switchover:
         if self.engine.frozen_primary_is_down and self.traffic.get("backend"):
             plan.append("stop sending connections to %s (%s in maintenance)" % (
                 self.primary.name, ", ".join(self.traffic.get("deactivate") or [])))
-        plan += ["freeze %s (%s, at most %ss)" % (self.primary.name, how, p["freeze_timeout"]), "read its final position",
-                "wait up to %ss for %s to apply it" % (p["wait_timeout"], self.candidate.name),
-                "promote %s (stop and reset replication, read_only off)" % self.candidate.name]
+        plan += ["freeze %s (%s, at most %ss)" % (self.primary.name, how, p["freeze_timeout"]),
+                 "read its final position",
+                 "wait up to %ss for %s to apply it" % (p["wait_timeout"], self.candidate.name),
+                 "promote %s (stop and reset replication, read_only off)" % self.candidate.name]
         if self.traffic.get("backend"):
             plan.append("switch %s to %s" % (self.traffic["backend"], self.traffic["activate"]))
         plan += ["repoint %s to %s" % (node.name, self.candidate.name) for node in self.others]

@@ -72,3 +72,15 @@ def test_unknown_server_and_refusals_are_errors():
         proxy.set_state("db", "nope", "ready")
     with pytest.raises(MigrateError, match="cannot reach"):
         haproxy.HAProxy(fake.path + ".missing").servers("db")
+
+
+@pytest.mark.parametrize("name", ["db;set weight db/old 7", "db\nshow info", "db old", "", "a/b"])
+def test_haproxy_runtime_commands_cannot_be_injected(name):
+    fake = FakeHAProxy({"old": 0, "new": 1})
+    proxy = haproxy.HAProxy(fake.path)
+    with pytest.raises(MigrateError, match="not a valid name"):
+        if name == "a/b":
+            proxy.set_state("db", name, "ready")  # a "/" in a server name points at another server
+        else:
+            proxy.servers(name) if name else haproxy.check_name("backend", name)
+    assert fake.commands == []  # nothing reached the socket
