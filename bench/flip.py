@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Benchmark: the database flip of a site move, under continuous writes, on the lab's MariaDB.
+"""Benchmark: the database flip of a site move, under continuous writes, on the lab's MariaDB and PostgreSQL.
 
-A writer inserts one row at a time through HAProxy's database frontend as the application
-(PostgreSQL: straight to whichever server takes writes).
+A writer inserts one row at a time through HAProxy's database frontends as the application, both
+engines: the outage is what an application sees, not the module's own timer.
 Each flip moves the primary from site-db0 to site-db1 (site-db2 repointed, the old primary
 attached as a replica, HAProxy switched) with cloudshift.migrate.db_replica_promote; each
 revert moves it back. Per flip: the write outage (the longest gap between two acknowledged
@@ -117,13 +117,17 @@ def main():
             pg_failed[1] += fails
         writer.finish()
         time.sleep(1)
-        conn = site_lab.pg_connect("site-pg0")
-        stored = [row[0] for row in conn.execute("SELECT v FROM t")]
-        conn.close()
-        print(summary("postgresql flip", pg_flips, pg_failed[0]))
-        print(summary("postgresql revert", pg_reverts, pg_failed[1]))
-        print("postgresql flips and reverts: %d acknowledged writes, lost %d, duplicated %d" % (
-            len(writer.acked), len(set(writer.acked) - set(stored)), len(stored) - len(set(stored))))
+        lost = duplicated = 0
+        for name in site_lab.PG_NAMES:  # every server, not only the primary
+            conn = site_lab.pg_connect(name)
+            stored = [row[0] for row in conn.execute("SELECT v FROM t")]
+            conn.close()
+            lost += len(set(writer.acked) - set(stored))
+            duplicated += len(stored) - len(set(stored))
+        print(summary("postgresql flip (through HAProxy)", pg_flips, pg_failed[0]))
+        print(summary("postgresql revert (through HAProxy)", pg_reverts, pg_failed[1]))
+        print("postgresql flips and reverts: %d acknowledged writes, lost %d, duplicated %d (on %s)" % (
+            len(writer.acked), lost, duplicated, ", ".join(site_lab.PG_NAMES)))
     site_lab.fresh_replication()
     writer = site_lab.Writer()
     writer.start()
@@ -136,9 +140,12 @@ def main():
         reverts.append(outage)
         failed[1] += fails
     writer.finish()
-    stored = [row[0] for row in site_lab.sql("site-db0", "SELECT v FROM app.t WHERE v LIKE 'w%'")]
-    lost = len(set(writer.acked) - set(stored))
-    duplicated = len(stored) - len(set(stored))
+    site_lab.wait_applied(site_lab.NAMES[1:], site_lab.sql("site-db0", "SELECT @@gtid_binlog_pos")[0][0], timeout=30)
+    lost = duplicated = 0
+    for name in site_lab.NAMES:  # every server, not only the primary
+        stored = [row[0] for row in site_lab.sql(name, "SELECT v FROM app.t WHERE v LIKE 'w%'")]
+        lost += len(set(writer.acked) - set(stored))
+        duplicated += len(stored) - len(set(stored))
     acked = len(writer.acked)
     baseline, baseline_failed = [], 0
     for unused in range(args.baseline):
@@ -156,7 +163,8 @@ def main():
     if baseline:
         print(summary("task by task (ansible.mysql)", baseline, baseline_failed))
         print("median outage: task by task / module = %.0fx" % (statistics.median(baseline) / statistics.median(flips)))
-    print("module flips and reverts: %d acknowledged writes, lost %d, duplicated %d" % (acked, lost, duplicated))
+    print("module flips and reverts: %d acknowledged writes, lost %d, duplicated %d (on %s)" % (
+        acked, lost, duplicated, ", ".join(site_lab.NAMES)))
     return 1 if lost or duplicated else 0
 
 
