@@ -29,6 +29,48 @@ HAPROXY_PORTS = {"web": 13480, "db": 13490, "pg": 13491}
 PG_PORTS = {"site-pg0": 13432, "site-pg1": 13433, "site-pg2": 13434}
 
 
+def site_tls(lab) -> dict:
+    """One lab CA and one server certificate (SAN IP:127.0.0.1, DNS:localhost) for every site database
+    server, made once with openssl under .lab/site-tls: the flips are tested over verified TLS."""
+    import subprocess
+
+    folder = lab.state / "site-tls"
+    files = {"ca": folder / "ca.pem", "cert": folder / "server.pem", "key": folder / "server-key.pem"}
+    with lab._lock:  # pylint: disable=protected-access
+        if all(path.exists() for path in files.values()):
+            return files
+        folder.mkdir(parents=True, exist_ok=True)
+        ext = folder / "san.ext"
+        ext.write_text("subjectAltName = IP:127.0.0.1, DNS:localhost\n")
+
+        def openssl(*args):
+            subprocess.run(["openssl"] + list(args), check=True, capture_output=True, cwd=folder)
+
+        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650", "-subj", "/CN=cloudshift lab CA",
+                "-keyout", "ca-key.pem", "-out", "ca.pem")
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server-key.pem",
+                "-out", "server.csr")
+        openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial",
+                "-days", "3650", "-extfile", "san.ext", "-out", "server.pem")
+    return files
+
+
+def install_tls(lab, data_dir: Path, owner: str) -> dict:
+    """The lab's certificate and key copied where ``owner`` (mysql, postgres) reads them, key mode 0600."""
+    import shutil
+
+    target = data_dir / "tls"
+    target.mkdir(parents=True, exist_ok=True)
+    placed = {}
+    for name, path in site_tls(lab).items():
+        placed[name] = target / path.name
+        shutil.copyfile(path, placed[name])
+        shutil.chown(placed[name], owner, owner)
+        placed[name].chmod(0o600 if name == "key" else 0o644)
+    shutil.chown(target, owner, owner)
+    return placed
+
+
 def site_file(lab) -> Path:
     return lab.state / "site.json"
 
@@ -44,6 +86,7 @@ def _update_site_file(lab, key: str, value: dict) -> None:
 class SiteMariaDB(MariaDB):
     kind = "site-mariadb"
     tier = 0
+    debian_packages = MariaDB.debian_packages + ("openssl",)
 
     @property
     def server_id(self) -> int:
@@ -62,8 +105,21 @@ class SiteMariaDB(MariaDB):
             "gtid_domain_id = 0",
             "innodb_buffer_pool_size = 64M",
             "max_connections = 500",
+            # TLS offered (not required: the lab's own clients stay on plain loopback for speed)
+            f"ssl_ca = {self.data_dir / 'tls' / 'ca.pem'}",
+            f"ssl_cert = {self.data_dir / 'tls' / 'server.pem'}",
+            f"ssl_key = {self.data_dir / 'tls' / 'server-key.pem'}",
+            "",
+            # where db_replica_promote's fence_file goes (read_only = ON for an old primary)
+            f"!includedir {self.data_dir / 'conf.d'}",
             "",
         ]
+
+    def prepare(self) -> None:
+        # the configuration names both: they exist before the server's first start (mariadb-install-db)
+        install_tls(self.lab, self.data_dir, "mysql")
+        (self.data_dir / "conf.d").mkdir(parents=True, exist_ok=True)
+        super().prepare()
 
     def password(self, user: str = "admin") -> str:
         return self.lab.secret("site", user)
@@ -82,6 +138,8 @@ class SiteMariaDB(MariaDB):
         _update_site_file(self.lab, self.name, {
             "host": HOST, "port": self.port, "socket": str(self.socket_path), "server_id": self.server_id,
             "users": {u: self.password(u) for u in ("admin", "repl", "app")},
+            "tls_ca": str(site_tls(self.lab)["ca"]),
+            "fence_file": str(self.data_dir / "conf.d" / "99-cloudshift-fence.cnf"),
         })
 
 
@@ -211,7 +269,7 @@ class SitePostgres(Service):
     site-pg2). Users admin (superuser), repl (replication), app."""
 
     kind = "site-postgres"
-    debian_packages = ("postgresql",)
+    debian_packages = ("postgresql", "openssl")
     stop_timeout = 20.0
 
     @property
@@ -247,6 +305,7 @@ class SitePostgres(Service):
         for path in (self.data_dir, self.sockdir):
             path.mkdir(parents=True, exist_ok=True)
             shutil.chown(path, "postgres", "postgres")
+        install_tls(self.lab, self.data_dir, "postgres")
         if (self.pgdata / "PG_VERSION").exists():
             return
         if self.pgdata.exists():
@@ -270,6 +329,9 @@ class SitePostgres(Service):
                 "-c", f"unix_socket_directories={self.sockdir}", "-c", "wal_level=replica",
                 "-c", "max_wal_senders=10", "-c", "hot_standby=on", "-c", "fsync=off",
                 "-c", "wal_receiver_status_interval=1s",
+                # TLS offered (standbys use it: libpq's sslmode defaults to prefer)
+                "-c", "ssl=on", "-c", f"ssl_cert_file={self.data_dir / 'tls' / 'server.pem'}",
+                "-c", f"ssl_key_file={self.data_dir / 'tls' / 'server-key.pem'}",
                 # a standby whose primary was stopped retries every 5 s by default: a flip resumed
                 # after an interruption restarts the primary and waits for its standby
                 "-c", "wal_retrieve_retry_interval=200ms", "-c", f"cluster_name={self.name}"]
@@ -306,6 +368,7 @@ class SitePostgres(Service):
                 self.psql("CREATE DATABASE app OWNER app")
         _update_site_file(self.lab, self.name, {
             "host": HOST, "port": self.port, "pgdata": str(self.pgdata), "bin": str(_pg_bin()),
+            "tls_ca": str(site_tls(self.lab)["ca"]),
             "users": {user: self.password(user) for user in PG_USERS},
         })
 

@@ -82,14 +82,34 @@ def ledger_argument_spec():
     )
 
 
+class _AnsibleModule(AnsibleModule):
+    """AnsibleModule that hides the secrets nested in free-form options (a ``cloud`` dict of clouds.yaml
+    content) before it logs its invocation: added after ``__init__`` they reached syslog unmasked."""
+
+    nested_secrets = ()
+    find_nested = None
+
+    def _log_invocation(self):
+        for name in self.nested_secrets:
+            self.no_log_values.update(self.find_nested(self.params.get(name)))
+        super(_AnsibleModule, self)._log_invocation()
+
+
 class MigrateModule:
     argument_spec = {}
     module_kwargs = {}
+    # free-form options whose nested credential-like values are secrets, and the function that finds them
+    nested_secrets = ()
+    find_nested = None
 
     def __init__(self):
         spec = ledger_argument_spec()
         spec.update(self.argument_spec)
-        self.module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **self.module_kwargs)
+        module_class = AnsibleModule
+        if self.nested_secrets:
+            module_class = type("MigrateAnsibleModule", (_AnsibleModule,), dict(
+                nested_secrets=tuple(self.nested_secrets), find_nested=staticmethod(type(self).find_nested)))
+        self.module = module_class(argument_spec=spec, supports_check_mode=True, **self.module_kwargs)
         self.params = self.module.params
         self.check_mode = self.module.check_mode
         self.changed = False

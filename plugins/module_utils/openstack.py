@@ -141,6 +141,9 @@ def describe_error(exc):
 class OpenStackMigrateModule(MigrateModule):
     """Base for modules that talk to an OpenStack cloud through openstacksdk."""
 
+    nested_secrets = ("cloud",)
+    find_nested = staticmethod(secret_values)
+
     def __init__(self):
         spec = openstack_argument_spec()
         spec.update(self.argument_spec)
@@ -148,7 +151,6 @@ class OpenStackMigrateModule(MigrateModule):
         super(OpenStackMigrateModule, self).__init__()
         if not HAS_OPENSTACKSDK:
             self.module.fail_json(msg=missing_required_lib("openstacksdk"))
-        self.module.no_log_values.update(secret_values(self.params.get("cloud")))
         self._conn = None
 
     @property

@@ -83,8 +83,22 @@ options:
         description: The port replicas reach it by, when it is not O(primary.port).
         type: int
       ssl:
-        description: Connect with TLS.
+        description:
+          - V(true) - require TLS (verified against O(primary.ssl_ca), else the system's CAs); V(false) - never.
+          - Unset - TLS whenever the server offers it (MariaDB without certificate verification unless
+            O(primary.ssl_ca) is given; PostgreSQL C(sslmode=prefer)).
+          - Replicas repointed to this server use TLS whenever it offers it (C(MASTER_SSL=1), C(sslmode=prefer)),
+            unless this is V(false).
         type: bool
+      ssl_ca:
+        description: A CA file (where the module runs) to verify the server's certificate and host name with.
+        type: str
+      replication_ssl_ca:
+        description:
+          - A CA file on the replicas' hosts that they verify this server's certificate with when they replicate
+            from it (MariaDB C(MASTER_SSL_CA) with C(MASTER_SSL_VERIFY_SERVER_CERT=1); PostgreSQL
+            C(sslmode=verify-full sslrootcert=...) in C(primary_conninfo)).
+        type: str
       dbname:
         description: PostgreSQL only - the database to connect to (default C(postgres)).
         type: str
@@ -101,6 +115,14 @@ options:
           - PostgreSQL only - its data directory, when the module runs on its host. C(standby.signal) and
             C(primary_conninfo) are written there to make the old primary a standby; with O(attach_old_primary=false)
             C(standby.signal) alone fences it, so that a restart cannot make it writable.
+        type: str
+      fence_file:
+        description:
+          - MariaDB only - an option file that this server reads at start (for example
+            C(/etc/mysql/mariadb.conf.d/99-cloudshift-fence.cnf)), when the module runs on its host. C(read_only)
+            set at run time is lost on a restart; once this server is the old primary the module writes
+            C(read_only = ON) there, so that a restart cannot make it writable, and removes the file once it is
+            promoted again (a revert).
         type: str
   candidate:
     description: The replica to promote, as O(primary).
@@ -290,10 +312,13 @@ NODE_OPTIONS = dict(
     replication_host=dict(type="str"),
     replication_port=dict(type="int"),
     ssl=dict(type="bool"),
+    ssl_ca=dict(type="str"),
+    replication_ssl_ca=dict(type="str"),
     dbname=dict(type="str"),
     stop_command=dict(type="str"),
     start_command=dict(type="str"),
     pgdata=dict(type="str"),
+    fence_file=dict(type="str"),
 )
 TRAFFIC_OPTIONS = dict(
     provider=dict(type="str", choices=["haproxy"], default="haproxy"),

@@ -117,7 +117,7 @@ ledger_entries:
 from ansible_collections.cloudshift.migrate.plugins.module_utils.base import MigrateError
 from ansible_collections.cloudshift.migrate.plugins.module_utils.image_copy import ImageCopier
 from ansible_collections.cloudshift.migrate.plugins.module_utils.openstack import (
-    OpenStackMigrateModule, connection_kwargs, sdk, secret_values)
+    OpenStackMigrateModule, connection_kwargs, sdk)
 
 
 class ImageCopy(OpenStackMigrateModule):
@@ -135,9 +135,7 @@ class ImageCopy(OpenStackMigrateModule):
     )
     module_kwargs = dict(mutually_exclusive=[("image", "server")], required_one_of=[("image", "server")])
 
-    def __init__(self):
-        super(ImageCopy, self).__init__()
-        self.module.no_log_values.update(secret_values(self.params.get("source_cloud")))
+    nested_secrets = ("cloud", "source_cloud")
 
     def run(self):
         params = self.params

@@ -348,3 +348,98 @@ def test_postgresql_old_primary_is_fenced_against_a_restart(fresh_pg):
         conn.close()
     again = run_module("db_replica_promote", pg_args("site-pg0", "site-pg1", attach_old_primary=False))
     assert not again.get("failed") and not again["changed"], again
+
+
+# -- TLS: the flip crosses clouds ---------------------------------------------------------------------------
+
+def tls_node(name, ca=None):
+    info = site_lab.site()[name]
+    ca = ca or info["tls_ca"]
+    return {"name": name, "host": "127.0.0.1", "port": info["port"], "ssl": True, "ssl_ca": ca,
+            "replication_ssl_ca": info["tls_ca"]}
+
+
+def test_mariadb_tls_verified_for_the_module_and_for_replication(fresh):
+    args = flip_args("site-db0", "site-db1", ["site-db2"], "new", "old")
+    args.update(primary=tls_node("site-db0"), candidate=tls_node("site-db1"), replicas=[tls_node("site-db2")])
+    flip = run_module("db_replica_promote", args)
+    assert flip["flipped"] and not flip.get("failed"), flip
+    change = [a for a in flip["actions"] if "CHANGE MASTER" in a]
+    assert change and all("MASTER_SSL=1" in a and "MASTER_SSL_VERIFY_SERVER_CERT=1" in a for a in change), change
+    for name in ("site-db0", "site-db2"):  # both replicate from the new primary over verified TLS
+        cursor = site_lab.connect(name).cursor(site_lab.pymysql.cursors.DictCursor)
+        cursor.execute("SHOW SLAVE STATUS")
+        row = cursor.fetchone()
+        assert row["Master_SSL_Allowed"] == "Yes" and row["Master_SSL_Verify_Server_Cert"] == "Yes", row
+        assert row["Slave_IO_Running"] in ("Yes", "Connecting") and not row["Last_IO_Error"], row["Last_IO_Error"]
+    site_lab.wait_applied(["site-db0", "site-db2"], site_lab.sql("site-db1", "SELECT @@gtid_binlog_pos")[0][0])
+
+
+def test_mariadb_tls_wrong_ca_is_refused_before_anything_changes(fresh):
+    # the server's own certificate is no CA: verification must fail
+    wrong = os.path.join(os.path.dirname(site_lab.site()["site-db0"]["tls_ca"]), "server.pem")
+    args = flip_args("site-db0", "site-db1", ["site-db2"], "new", "old")
+    args.update(primary=tls_node("site-db0", ca=wrong))
+    result = run_module("db_replica_promote", args)
+    assert result.get("failed") and "cannot connect to site-db0" in result["msg"], result
+    assert "CERTIFICATE_VERIFY_FAILED" in result["msg"] or "certificate verify failed" in result["msg"], result
+    assert result["actions"] == [] and not read_only("site-db0")
+
+
+def test_postgresql_tls_verified_for_the_module_and_for_replication(fresh_pg):
+    args = pg_args("site-pg0", "site-pg1", replicas=[site_lab.pg_node_spec("site-pg2")])
+    for key in ("primary", "candidate"):
+        name = args[key]["name"]
+        args[key].update(ssl=True, ssl_ca=site_lab.site()[name]["tls_ca"],
+                         replication_ssl_ca=site_lab.site()[name]["tls_ca"])
+    flip = run_module("db_replica_promote", args)
+    assert flip["flipped"] and not flip.get("failed"), flip
+    assert any("sslmode=verify-full" in a for a in flip["actions"]), flip["actions"]
+    assert wait_standby_of("site-pg2", "site-pg1")[1] == "streaming"
+    assert wait_standby_of("site-pg0", "site-pg1")[1] == "streaming"
+    conn = site_lab.pg_connect("site-pg1", dbname="postgres")
+    try:
+        encrypted = conn.execute("SELECT r.application_name, s.ssl FROM pg_stat_replication r "
+                                 "JOIN pg_stat_ssl s USING (pid)").fetchall()
+    finally:
+        conn.close()
+    assert sorted(encrypted) == [("site-pg0", True), ("site-pg2", True)], encrypted
+    wrong = pg_args("site-pg1", "site-pg0")
+    wrong["primary"].update(ssl=True, ssl_ca=os.path.join(os.path.dirname(site_lab.site()["site-pg1"]["tls_ca"]),
+                                                          "server.pem"))
+    refused = run_module("db_replica_promote", wrong)
+    assert refused.get("failed") and "cannot connect to site-pg1" in refused["msg"], refused
+
+
+# -- fencing: read_only is lost on a restart ------------------------------------------------------------------
+
+def restart(name):
+    subprocess.run(LAB + ["down", name], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(LAB + ["up", name], check=True, stdout=subprocess.DEVNULL)
+
+
+def test_mariadb_old_primary_is_fenced_against_a_restart(fresh):
+    fences = {name: site_lab.site()[name]["fence_file"] for name in site_lab.NAMES[:2]}
+
+    def fenced_args(primary, candidate, activate, deactivate):
+        args = flip_args(primary, candidate, ["site-db2"], activate, deactivate)
+        for key in ("primary", "candidate"):
+            args[key]["fence_file"] = fences[args[key]["name"]]
+        return args
+
+    try:
+        flip = run_module("db_replica_promote", fenced_args("site-db0", "site-db1", "new", "old"))
+        assert flip["flipped"] and any(a.startswith("fence site-db0") for a in flip["actions"]), flip
+        again = run_module("db_replica_promote", fenced_args("site-db0", "site-db1", "new", "old"))
+        assert not again["changed"], again
+        restart("site-db0")
+        assert read_only("site-db0")  # it came back as it was left: a read-only replica
+        revert = run_module("db_replica_promote", fenced_args("site-db1", "site-db0", "old", "new"))
+        assert revert["flipped"] and not revert.get("failed"), revert
+        assert not os.path.exists(fences["site-db0"]) and os.path.exists(fences["site-db1"])
+        restart("site-db0")
+        assert not read_only("site-db0")  # the primary again: writable after a restart
+    finally:
+        for path in fences.values():
+            if os.path.exists(path):
+                os.unlink(path)

@@ -30,6 +30,13 @@ class Engine:
     def fence(self, old_primary):
         pass
 
+    def unfence_plan(self, new_primary):
+        """What ``unfence`` would do to let the new primary come back writable after a restart, or None."""
+        return None
+
+    def unfence(self, new_primary):
+        pass
+
     def attach_first(self, primary_status, candidate_status, primary, candidate):
         """The candidate must become a replica of the primary before this flip can run (an interrupted flip
         the other way passed its promotion)."""

@@ -14,7 +14,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
 import re
+import ssl
 import time
 
 from ansible_collections.cloudshift.migrate.plugins.module_utils.base import MigrateError
@@ -50,6 +52,19 @@ def gtid_seqs(gtid_list):
     return seqs
 
 
+def tls_arguments(spec):
+    """PyMySQL's TLS arguments for a node: O(ssl=false) none; O(ssl_ca) verifies the certificate and the host
+    name against that CA; O(ssl=true) requires TLS (verified against the system's CAs without O(ssl_ca));
+    unset, TLS whenever the server offers it (PyMySQL falls back to plain when it does not)."""
+    if spec.get("ssl") is False:
+        return dict(ssl_disabled=True)
+    if spec.get("ssl_ca"):
+        return dict(ssl=dict(ca=spec["ssl_ca"], check_hostname=True))
+    if spec.get("ssl"):
+        return dict(ssl=dict(check_hostname=True, verify_mode=ssl.CERT_REQUIRED))
+    return dict(ssl=dict(check_hostname=False, verify_mode=ssl.CERT_NONE))
+
+
 class Node:
     """One server: a connection, its statements noted in ``log``."""
 
@@ -75,12 +90,15 @@ class Node:
                 kwargs["unix_socket"] = self.spec["socket"]
             else:
                 kwargs.update(host=self.spec["host"], port=int(self.spec.get("port") or 3306))
-                if not self.spec.get("ssl"):
-                    kwargs["ssl_disabled"] = True
+                kwargs.update(tls_arguments(self.spec))
             try:
                 self._conn = pymysql.connect(**kwargs)
             except pymysql.MySQLError as exc:
                 raise MigrateError("cannot connect to %s (%s): %s" % (self.name, self.address, exc.args[-1]))
+            if self.spec.get("ssl") and not self.one("SHOW SESSION STATUS LIKE 'Ssl_cipher'").get("Value"):
+                self.close()
+                raise MigrateError("cannot connect to %s (%s) with TLS: the server does not offer it (ssl=true)" % (
+                    self.name, self.address))
         return self._conn
 
     def run(self, statement, args=None, note=True, masked=None):
@@ -175,8 +193,13 @@ class MariaDB(Engine):
         was stopped after its promotion, and this call goes back. Attached as a replica first (it has nothing
         the primary lacks), the candidate catches up and the flip runs as usual."""
         p, c = primary_status, candidate_status
-        return c["read_only"] and c["replica"] is None and not p["read_only"] and p["replica"] is None \
-            and bool(c["position"]) and self.covers(p, c)
+        if not (c["read_only"] and c["replica"] is None and not p["read_only"] and p["replica"] is None):
+            return False
+        # it was a primary (it wrote transactions of its own), and all it wrote is on the primary now: a
+        # detached replica that never wrote is no interrupted flip, and is refused by the preflight
+        own = [gtid for gtid in re.split(r"\s*,\s*", c["binlog_state"]) if gtid
+               and gtid.split("-")[1] == str(c["server_id"])]
+        return bool(own) and self.covers(p, c)
 
     def wait_streaming(self, replica, timeout):
         """The replica's threads run and it knows its lag, within ``timeout`` seconds."""
@@ -331,6 +354,42 @@ class MariaDB(Engine):
             self.after_step("reset_slave")
         candidate.run("SET GLOBAL read_only = 0")
 
+    FENCE = "# written by cloudshift.migrate.db_replica_promote: this server is not the primary\n" \
+            "[mysqld]\nread_only = ON\n"
+
+    def fence_plan(self, old_primary):
+        """``read_only`` set by SET GLOBAL is lost on a restart: the old primary's ``fence_file`` (an option file
+        its server reads) keeps it read-only across one."""
+        path = old_primary.spec.get("fence_file")
+        if not path or self._read(path) == self.FENCE:
+            return None
+        return "fence %s: read_only = ON in %s, so that a restart cannot make it writable" % (old_primary.name, path)
+
+    def fence(self, old_primary):
+        path = old_primary.spec["fence_file"]
+        tmp = path + ".tmp"
+        with open(tmp, "w") as handle:
+            handle.write(self.FENCE)
+        os.chmod(tmp, 0o644)
+        os.rename(tmp, path)
+
+    def unfence_plan(self, new_primary):
+        path = new_primary.spec.get("fence_file")
+        if not path or not os.path.exists(path):
+            return None
+        return "unfence %s: remove %s (it is the primary now)" % (new_primary.name, path)
+
+    def unfence(self, new_primary):
+        os.unlink(new_primary.spec["fence_file"])
+
+    @staticmethod
+    def _read(path):
+        try:
+            with open(path) as handle:
+                return handle.read()
+        except (IOError, OSError):
+            return None
+
     def follow(self, replica, source, user, password, reset_position=False):
         """Make ``replica`` replicate from ``source`` by GTID (read_only stays on)."""
         replica.run("STOP SLAVE")
@@ -341,7 +400,16 @@ class MariaDB(Engine):
         port = int(source.spec.get("replication_port") or source.spec.get("port") or 3306)
         statement = "CHANGE MASTER TO MASTER_HOST=%s, MASTER_PORT=%s, MASTER_USER=%s, MASTER_PASSWORD=%s, " \
                     "MASTER_USE_GTID=slave_pos"
-        replica.run(statement, (host, port, user, password),
-                    masked=statement % (repr(host), port, repr(user), "'********'"))
+        args = [host, port, user, password]
+        # the replication password crosses the network too: TLS whenever the source offers it, verified
+        # against the CA file on the replica's host when the source names one
+        if source.spec.get("ssl") is not False and source.one("SELECT @@have_ssl AS have").get("have") == "YES":
+            statement += ", MASTER_SSL=1"
+            if source.spec.get("replication_ssl_ca"):
+                statement += ", MASTER_SSL_CA=%s, MASTER_SSL_VERIFY_SERVER_CERT=1"
+                args.append(source.spec["replication_ssl_ca"])
+        shown = [repr(a) if isinstance(a, str) else a for a in args]
+        shown[3] = "'********'"
+        replica.run(statement, tuple(args), masked=statement % tuple(shown))
         replica.run("SET GLOBAL read_only = 1")
         replica.run("START SLAVE")

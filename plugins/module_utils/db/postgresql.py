@@ -45,8 +45,22 @@ def config_string(value):
     return "'%s'" % str(value).replace("\\", "\\\\").replace("'", "''")
 
 
+# what libpq says when nothing listens (TCP, unix socket) or the server is shutting down or starting
+NOT_RUNNING = ("Connection refused", "No such file or directory", "the database system is shutting down",
+               "the database system is starting up", "the database system is not yet accepting connections")
+
 # a host command that does not end within this many seconds is killed (the freeze's own bound is freeze_timeout)
 COMMAND_TIMEOUT = 120
+
+
+def tls_arguments(spec):
+    """libpq's TLS settings for a node: O(ssl=false) disable; O(ssl_ca) or O(ssl=true) verify-full (against
+    O(ssl_ca), else the system's CAs); unset, prefer (TLS whenever the server offers it)."""
+    if spec.get("ssl") is False:
+        return dict(sslmode="disable")
+    if spec.get("ssl_ca") or spec.get("ssl"):
+        return dict(sslmode="verify-full", sslrootcert=spec.get("ssl_ca") or "system")
+    return dict(sslmode="prefer")
 
 
 class Node:
@@ -66,7 +80,7 @@ class Node:
                     host=self.spec.get("socket") or self.spec["host"], port=int(self.spec.get("port") or 5432),
                     user=self.spec["user"], password=self.spec.get("password") or "",
                     dbname=self.spec.get("dbname") or "postgres", autocommit=True,
-                    connect_timeout=self.connect_timeout, sslmode="prefer" if self.spec.get("ssl") else "disable")
+                    connect_timeout=self.connect_timeout, **tls_arguments(self.spec))
             except psycopg.Error as exc:
                 raise MigrateError("cannot connect to %s (%s): %s" % (self.name, self.address, str(exc).strip()))
         return self._conn
@@ -95,9 +109,11 @@ class Node:
             self.connect()
             return True
         except MigrateError as exc:
-            if "authentication failed" in exc.msg or "pg_hba.conf" in exc.msg:
-                raise
-            return False
+            # only a server that is not running (or is stopping or starting) counts as stopped: a refused
+            # certificate or credentials, or a timeout, are errors - never a reason to start or promote anything
+            if any(sign in exc.msg for sign in NOT_RUNNING):
+                return False
+            raise
 
     def close(self):
         if self._conn is not None:
@@ -259,10 +275,16 @@ class PostgreSQL(Engine):
         host = source.spec.get("replication_host") or source.spec.get("host")
         port = int(source.spec.get("replication_port") or source.spec.get("port") or 5432)
         # libpq's own quoting of every value; the result travels as an SQL literal or a config string
+        tls = dict(sslmode="prefer")
+        if source.spec.get("ssl") is False:
+            tls = dict(sslmode="disable")
+        elif source.spec.get("replication_ssl_ca"):
+            # the CA file on the standby's host: the standby verifies its new primary
+            tls = dict(sslmode="verify-full", sslrootcert=source.spec["replication_ssl_ca"])
         conninfo = make_conninfo(host=host, port=str(port), user=user, password=password,
-                                 application_name=replica.name)
+                                 application_name=replica.name, **tls)
         masked = make_conninfo(host=host, port=str(port), user=user, password="********",
-                               application_name=replica.name)
+                               application_name=replica.name, **tls)
         if not reset_position:
             # a running standby: a new primary_conninfo is picked up on reload (PostgreSQL >= 13)
             statement = sql.SQL("ALTER SYSTEM SET primary_conninfo = {}").format(sql.Literal(conninfo))

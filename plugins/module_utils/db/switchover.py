@@ -312,10 +312,13 @@ class Switchover:
                     self.timed("attach_old_primary", self.engine.follow, self.primary, self.candidate,
                                p["replication_user"], p["replication_password"], True)
                 changed = True
-        else:
-            fence = self.engine.fence_plan(self.primary)
-            if fence and self.module.plan(fence):
-                self.timed("fence", self.engine.fence, self.primary)
+        # a restart must not make the old primary writable again, nor keep the new one read-only
+        fence = self.engine.fence_plan(self.primary)
+        if fence and self.module.plan(fence):
+            self.timed("fence", self.engine.fence, self.primary)
+        unfence = self.engine.unfence_plan(self.candidate)
+        if unfence and self.module.plan(unfence):
+            self.timed("unfence", self.engine.unfence, self.candidate)
         # the flip is complete: no maintenance page, whoever (an interrupted run, an operator) put it up
         if self.maintenance_shown():
             if self.module.check_mode:

@@ -78,3 +78,13 @@ def test_module_error_names_the_cloud_and_hides_dict_secrets(run_module):
     assert result["failed"] and result["msg"] == "OpenStack (nope): Cloud nope was not found."
     result = run_module(Probe.main, dict(cloud={"auth": {"password": "hunter2-secret"}, "name": "x"}))
     assert "hunter2-secret" not in json.dumps(result)
+
+
+def test_cloud_dict_secrets_masked_before_the_invocation_is_logged(run_module, monkeypatch):
+    """AnsibleModule logs its invocation (syslog) inside __init__: the secrets of a cloud dict must be known then."""
+    from ansible.module_utils.basic import AnsibleModule
+
+    logged = []
+    monkeypatch.setattr(AnsibleModule, "log", lambda self, msg, log_args=None: logged.append((msg, log_args)))
+    run_module(Probe.main, dict(cloud={"auth": {"password": "hunter2-secret", "username": "u"}, "name": "x"}))
+    assert logged and "hunter2-secret" not in json.dumps(logged, default=str)
