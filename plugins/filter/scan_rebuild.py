@@ -41,6 +41,14 @@ options:
     description: Shell patterns; when given, only the files that match are copied.
     type: list
     elements: str
+  include_secrets:
+    description:
+      - Copy keys and credentials too - paths such as C(/etc/ssl/private/*), C(*.key), C(/etc/security/opasswd),
+        C(~/.ssh/*), C(.pgpass), C(.my.cnf), and files whose content the scan found credential-like (a private key,
+        C(password=...)). By default they are left out and listed in C(secrets); with this set they are copied and
+        C(warnings) names each one.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -52,15 +60,17 @@ EXAMPLES = r"""
 RETURN = r"""
 _value:
   description: C(host), C(scanned_at), C(packages), C(services) (C(name), C(wanted_by), C(unit_path)), C(files)
-    (C(path), C(type), C(mode), C(owner), C(group), C(sha256), C(target)), C(unhashed), C(exclude).
+    (C(path), C(type), C(mode), C(owner), C(group), C(sha256), C(target)), C(unhashed), C(exclude), C(secrets)
+    (left out), C(warnings).
   type: dict
 """
 
 
-def scan_rebuild(scan, exclude=None, extra_exclude=None, include=None):
+def scan_rebuild(scan, exclude=None, extra_exclude=None, include=None, include_secrets=False):
     try:
         return scans.rebuild_plan(scan, exclude=scans.REBUILD_EXCLUDE if exclude is None else exclude,
-                                  extra_exclude=extra_exclude or (), include=include)
+                                  extra_exclude=extra_exclude or (), include=include,
+                                  include_secrets=bool(include_secrets))
     except scans.ScanDiffError as exc:
         raise AnsibleFilterError("scan_rebuild: %s" % exc)
 

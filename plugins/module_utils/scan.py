@@ -22,6 +22,7 @@ import gzip
 import hashlib
 import os
 import pwd
+import re
 import shutil
 import socket
 import stat
@@ -408,7 +409,8 @@ def parse_crontab(lines, source, user=None):
         if len(fields) < width + (1 if user else 2):
             continue
         job_user = user or fields[width]
-        command = " ".join(fields[width + (0 if user else 1):])
+        # a job's command line may carry a password (mysqldump -pSECRET): masked before it is kept
+        command = mask_command(" ".join(fields[width + (0 if user else 1):]))
         jobs.append(dict(source=source, user=job_user, schedule=" ".join(fields[:width]), command=command))
     return jobs
 
@@ -501,6 +503,43 @@ def owner_names():
     return user, group
 
 
+# Content that makes a file a credential: a private key, or an assignment to a password-like name. Only the
+# flag is kept (``secret: true``), never the content; a rebuild leaves such files out unless asked.
+SECRET_CONTENT = re.compile(br"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----|(?i:\b(?:password|passwd|pwd|secret|"
+                            br"api[_-]?key|access[_-]?key|token)\b[\"']?\s*[=:])")
+# Command-line secrets in cron jobs: mysql's -pSECRET (MYSQL_PASSWORD), --password=SECRET / --password SECRET, NAME=SECRET for
+# password-like names, and user:SECRET@ in URLs.
+MYSQL_PASSWORD = re.compile(r"(?<!\S)(-p)(?!\s)\S+")  # only on mysql/mariadb command lines: -print is no password
+CRON_SECRETS = (
+    (re.compile(r"(?i)(--(?:password|passwd|pass|token|secret)[= ])\S+"), r"\1********"),
+    (re.compile(r"(?i)\b([A-Z0-9_]*(?:PASSWORD|PASSWD|PASS|TOKEN|SECRET|KEY)[A-Z0-9_]*=)\S+"), r"\1********"),
+    (re.compile(r"(://[^/\s:@]+:)[^/\s@]+@"), r"\1********@"),
+)
+
+
+def mask_command(command):
+    if "mysql" in command or "mariadb" in command:
+        command = MYSQL_PASSWORD.sub(r"\1********", command)
+    for pattern, replacement in CRON_SECRETS:
+        command = pattern.sub(replacement, command)
+    return command
+
+
+def file_digest_and_secret(path):
+    """The file's sha256, and whether its content looks like a credential (see SECRET_CONTENT)."""
+    digest, secret, tail = hashlib.sha256(), False, b""
+    with open(path, "rb") as handle:
+        while True:
+            block = handle.read(CHUNK)
+            if not block:
+                break
+            digest.update(block)
+            if not secret:
+                secret = SECRET_CONTENT.search(tail + block) is not None
+                tail = block[-128:]
+    return digest.hexdigest(), secret
+
+
 def file_digest(path, algorithm="sha256"):
     digest = hashlib.new(algorithm)
     with open(path, "rb") as handle:
@@ -557,7 +596,7 @@ def describe_file(path, shown, names, hasher, pool, pending, skipped, category):
     elif stat.S_ISREG(info.st_mode):
         entry["type"] = "file"
         if hasher.admit(info.st_size):
-            pending.append((entry, pool.submit(file_digest, path)))
+            pending.append((entry, pool.submit(file_digest_and_secret, path)))
     else:
         entry["type"] = "other"
     return entry
@@ -745,7 +784,9 @@ class Scanner:
                 report["unowned_files"] = self.unowned_files(manager, installed, names, hasher, pool, pending)
             for entry, future in pending:
                 try:
-                    entry["sha256"] = future.result()
+                    entry["sha256"], secret = future.result()
+                    if secret:
+                        entry["secret"] = True
                 except (IOError, OSError) as exc:
                     self.skipped.add("unowned_files", "cannot read: %s" % exc.strerror, path=entry["path"])
         hasher.report("files")
@@ -790,6 +831,10 @@ class Scanner:
             owned = set()
         files, listed = [], 0
         for directory in self.directories:
+            if not os.path.isdir(rooted(self.root, directory)):
+                # nothing is left out silently: a directory asked for that is not there is said so
+                self.skipped.add("unowned_files", "no such directory", path=directory)
+                continue
             for real, shown in walk(self.root, directory, self.exclude, self.skipped, "unowned_files"):
                 if any(variant in owned for variant in usr_merged_variants(shown)):
                     continue

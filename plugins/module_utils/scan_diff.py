@@ -41,6 +41,14 @@ REBUILD_EXCLUDE = (
 )
 
 
+# Paths that hold keys and credentials: a rebuild leaves them out (and so do files whose content the scan found
+# credential-like) unless include_secrets is set - then they are copied, with a warning in the plan.
+SECRET_PATHS = (
+    "/etc/ssl/private/*", "*.key", "/etc/security/opasswd", "/root/.ssh/*", "/home/*/.ssh/*", "/etc/ssh/*_key",
+    "*/.pgpass", "*/.my.cnf", "/etc/mysql/debian.cnf", "*/.netrc", "*/.aws/credentials", "*/.git-credentials",
+)
+
+
 class ScanDiffError(Exception):
     pass
 
@@ -90,11 +98,12 @@ def diff(old, new, categories=None, exclude_paths=(), only_paths=None, old_label
             result["not_compared"].append(category)
             continue
         if category == "os":
-            changes = [dict(key=f, old=old["os"].get(f), new=new["os"].get(f)) for f in OS_FIELDS
+            # the shape of every other category's changes (key, fields, old, new): reports read them alike
+            changes = [dict(key=f, fields=[f], old={f: old["os"].get(f)}, new={f: new["os"].get(f)}) for f in OS_FIELDS
                        if old["os"].get(f) != new["os"].get(f)]
             result["categories"]["os"] = dict(added=[], removed=[], changed=changes)
             if changes:
-                shown = ["%s %s -> %s" % (c["key"], c["old"], c["new"]) for c in changes]
+                shown = ["%s %s -> %s" % (c["key"], c["old"][c["key"]], c["new"][c["key"]]) for c in changes]
                 result["summary"].append("os: " + ", ".join(shown))
             continue
         key_fields, compared = KEYS[category]
@@ -137,12 +146,14 @@ def diff(old, new, categories=None, exclude_paths=(), only_paths=None, old_label
     return result
 
 
-def rebuild_plan(scan, exclude=REBUILD_EXCLUDE, extra_exclude=(), include=None):
+def rebuild_plan(scan, exclude=REBUILD_EXCLUDE, extra_exclude=(), include=None, include_secrets=False):
     """What a rebuild of the scanned host installs, enables and copies.
 
     Packages: every package at its scanned version. Services: the enabled units with the targets that want
     them. Files: the edited conffiles and the unowned files and links in the scan, less ``exclude`` +
-    ``extra_exclude`` (and, with ``include``, only those that match).
+    ``extra_exclude`` (and, with ``include``, only those that match). Keys and credentials (SECRET_PATHS, or
+    content the scan flagged ``secret``) are left out and listed in ``secrets``, unless ``include_secrets``:
+    then they are copied and ``warnings`` says so.
     """
     check_scan(scan, "the scan")
     for category in ("packages", "services", "changed_files", "unowned_files"):
@@ -154,7 +165,7 @@ def rebuild_plan(scan, exclude=REBUILD_EXCLUDE, extra_exclude=(), include=None):
                 if p.get("manager") in (None, "dpkg")]
     services = [dict(name=s["name"], wanted_by=s["wanted_by"], unit_path=s["unit_path"])
                 for s in scan["services"] if s.get("enabled") and s.get("init") == "systemd" and s.get("unit_path")]
-    files, unhashed = [], []
+    files, unhashed, secrets, warnings = [], [], [], []
     for category in FILE_CATEGORIES:
         for entry in scan[category]:
             path = entry["path"]
@@ -167,7 +178,13 @@ def rebuild_plan(scan, exclude=REBUILD_EXCLUDE, extra_exclude=(), include=None):
             if entry["type"] == "file" and not entry.get("sha256"):
                 unhashed.append(path)
                 continue
+            if entry["type"] == "file" and (entry.get("secret") or matches(path, SECRET_PATHS)):
+                if not include_secrets:
+                    secrets.append(path)
+                    continue
+                warnings.append("%s holds a key or credentials: copied because include_secrets is set" % path)
             files.append(dict((k, entry.get(k)) for k in ("path", "type", "mode", "owner", "group", "sha256", "target")))
     files.sort(key=lambda f: f["path"])
     return dict(host=scan.get("host"), scanned_at=scan.get("scanned_at"), packages=sorted(packages),
-                services=services, files=files, unhashed=unhashed, exclude=list(patterns))
+                services=services, files=files, unhashed=unhashed, exclude=list(patterns), secrets=sorted(secrets),
+                warnings=warnings)

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 
 import pytest
 
@@ -77,7 +78,8 @@ def scanned(roots):
     """Scan #1 of root a, the known changes, then scan #2 with the rebuild collected."""
     scan_host(roots, "rootA")
     known_changes(roots["a"], roots["deb"])
-    out = scan_host(roots, "rootA", "-e", "rebuild=true")
+    # config.ini holds a password: copied only because the rebuild is asked to copy credentials too
+    out = scan_host(roots, "rootA", "-e", "rebuild=true", "-e", "rebuild_secrets=true")
     folder = roots["scans"] / "rootA"
     return dict(output=out.stdout, folder=folder, first=json.loads((folder / "scan-1.json").read_text()),
                 second=json.loads((folder / "scan-2.json").read_text()),
@@ -129,7 +131,7 @@ def test_rebuild_makes_a_fresh_root_compare_equal(roots, scanned):
     subprocess.run(ROOTFS + ["repo", str(repo)], check=True, stdout=subprocess.DEVNULL)
     (roots["b"] / "etc" / "apt" / "sources.list").write_text("deb [trusted=yes] file:/var/local/repo ./\n")
     rebuild = scanned["folder"] / "rebuild-2.yml"
-    assert "cloudshift-demo=1.0-1" in rebuild.read_text()
+    assert "cloudshift-demo=1.0-1" in (scanned["folder"] / "rebuild-2.json").read_text()
     first = playbook("-i", roots["inventory"], rebuild, "-e", "rebuild_target=rootB")
     assert "the target has the plan's packages, services and files" in first.stdout
     assert int(recap(first.stdout, "rootB")["changed"]) > 0
@@ -169,6 +171,63 @@ def test_verify_phase_checks_a_migrated_host_against_the_old_scan(roots, scanned
     ledger = json.loads((tmp_path / "scan-verify.json").read_text())
     statuses = sorted(e["status"] for e in ledger["entries"].values() if e["type"] == "scan_verify")
     assert statuses == ["failed"]  # one entry per host pair: the later check replaced the earlier
+
+
+HOSTILE_FILE = "{{ lookup('pipe', 'touch /tmp/cloudshift-templated') }}.txt"
+HOSTILE_TARGET = "{{ lookup('env', 'HOME') }}{% if true %}-yes{% endif %}"
+
+
+def test_rebuild_plan_names_are_never_templated(roots, scanned):
+    """A scanned file named like a template and a link whose target is one arrive byte for byte; nothing of
+    either runs on the controller (before: the copy looked for the output of a command the name ran)."""
+    if not (roots["b"] / "srv" / "app" / "config.ini").exists():
+        pytest.skip("needs the rebuilt root of test_rebuild_makes_a_fresh_root_compare_equal")
+    marker = "/tmp/cloudshift-templated"
+    if os.path.exists(marker):
+        os.unlink(marker)
+    hostile = roots["a"] / "srv" / "hostile"
+    hostile.mkdir(parents=True)
+    (hostile / HOSTILE_FILE).write_text("as it was\n")
+    (hostile / "line\nbreak.txt").write_text("split?\n")  # tar --files-from split such a name in two
+    os.symlink(HOSTILE_TARGET, str(hostile / "link"))
+    try:
+        scan_host(roots, "rootA", "-e", "rebuild=true")
+        number = max(int(p.name[len("rebuild-"):-len(".json")]) for p in scanned["folder"].glob("rebuild-*.json"))
+        plan = json.loads((scanned["folder"] / ("rebuild-%d.json" % number)).read_text())
+        assert "/srv/hostile/" + HOSTILE_FILE in [f["path"] for f in plan["files"]]
+        playbook("-i", roots["inventory"], scanned["folder"] / ("rebuild-%d.yml" % number), "-e", "rebuild_target=rootB")
+        copied = roots["b"] / "srv" / "hostile"
+        assert (copied / HOSTILE_FILE).read_text() == "as it was\n"
+        assert (copied / "line\nbreak.txt").read_text() == "split?\n"
+        assert os.readlink(str(copied / "link")) == HOSTILE_TARGET
+        assert not os.path.exists(marker), "a scanned name ran a command on the controller"
+    finally:
+        subprocess.run(["rm", "-rf", str(hostile), str(roots["b"] / "srv" / "hostile")], check=True)
+
+
+def test_rebuild_leaves_keys_and_credentials_out_by_default(roots, scanned):
+    """A private key and an application file with a password are listed, not packed, unless asked for; a cron
+    job's password is masked in the scan, the comparison and the summary."""
+    private = roots["a"] / "etc" / "ssl" / "private"
+    private.mkdir(parents=True, exist_ok=True)
+    (private / "site.key").write_text("-----BEGIN PRIVATE KEY-----\nnot-a-real-key\n-----END PRIVATE KEY-----\n")
+    cron = roots["a"] / "etc" / "cron.d" / "backup"
+    cron.write_text("15 3 * * * root mysqldump -uroot -pcron-secret-4711 app > /var/backups/app.sql\n")
+    try:
+        out = scan_host(roots, "rootA", "-e", "rebuild=true")
+        number = max(int(p.name[len("rebuild-"):-len(".json")]) for p in scanned["folder"].glob("rebuild-*.json"))
+        plan = json.loads((scanned["folder"] / ("rebuild-%d.json" % number)).read_text())
+        paths = [f["path"] for f in plan["files"]]
+        assert "/etc/ssl/private/site.key" in plan["secrets"] and "/etc/ssl/private/site.key" not in paths
+        assert "/srv/app/config.ini" in plan["secrets"] and "/srv/app/config.ini" not in paths
+        assert "keys or credentials left out: " in out.stdout
+        with tarfile.open(str(scanned["folder"] / ("scan-%d-files.tar" % number))) as packed:
+            assert not [n for n in packed.getnames() if "private" in n or n.endswith("config.ini")]
+        for name in ("scan-%d.json" % number, "compare-%d-%d.json" % (number - 1, number)):
+            assert "cron-secret-4711" not in (scanned["folder"] / name).read_text(), name
+        assert "cron-secret-4711" not in out.stdout
+    finally:
+        subprocess.run(["rm", "-rf", str(private / "site.key"), str(cron)], check=True)
 
 
 def test_bad_input_is_refused_and_check_mode_only_reads(roots, tmp_path):

@@ -200,3 +200,51 @@ def test_rebuild_plan_selects_packages_services_and_configuration():
     assert plan["unhashed"] == ["/srv/app/big"]
     with pytest.raises(scan_diff.ScanDiffError, match="has no services"):
         scan_diff.rebuild_plan(scan_of(packages=[]))
+
+
+def test_any_change_of_an_os_field_compares_and_reports():
+    """A hostname (or kernel, release) change broke 'Store the comparison': the os changes had no ``fields``."""
+    import jinja2
+
+    old = scan_of(os={"id": "debian", "version_id": "12", "hostname": "web01", "kernel": "6.1.0-1"})
+    new = scan_of(os={"id": "debian", "version_id": "12", "hostname": "web02", "kernel": "6.1.0-2"})
+    result = scan_diff.diff(old, new, categories=["os"])
+    changed = result["categories"]["os"]["changed"]
+    assert [c["key"] for c in changed] == ["kernel", "hostname"]
+    assert changed[1] == {"key": "hostname", "fields": ["hostname"], "old": {"hostname": "web01"},
+                          "new": {"hostname": "web02"}}
+    assert result["summary"] == ["os: kernel 6.1.0-1 -> 6.1.0-2, hostname web01 -> web02"]
+    templates = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "roles", "report", "templates")
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates), undefined=jinja2.StrictUndefined)
+    template = env.get_template("scan_compare.md.j2")
+    text = template.render(report_scan={"host": "web01"}, report_scan_comparison=result)
+    assert "| changed | hostname | hostname: web01 -> web02 |" in text
+
+
+def test_a_directory_that_does_not_exist_is_not_skipped_silently(root):
+    report = scan.Scanner(root, directories=("/etc", "/no/such/dir")).run()
+    assert {"category": "unowned_files", "reason": "no such directory", "path": "/no/such/dir"} in report["skipped"]
+
+
+def test_secrets_flagged_and_masked_in_cron(root):
+    write(root, "/etc/cron.d/backup", "15 3 * * * root mysqldump -uroot -pS3cret app && curl https://u:pw@x/ "
+                                      "--password=hunter2 DB_PASSWORD=abc\n")
+    write(root, "/etc/ssl/private/site.key", "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n")
+    write(root, "/etc/plain.conf", "listen=8080\n")
+    report = run(root)
+    job = [j for j in report["cron"] if j["source"] == "/etc/cron.d/backup"][0]
+    for secret in ("S3cret", "hunter2", ":pw@", "=abc"):
+        assert secret not in job["command"], job["command"]
+    assert "mysqldump -uroot -p******** app" in job["command"]
+    unowned = dict((f["path"], f) for f in report["unowned_files"])
+    assert unowned["/etc/ssl/private/site.key"].get("secret") and unowned["/etc/app.conf"].get("secret")
+    assert not unowned["/etc/plain.conf"].get("secret")
+    report = dict(report, format=1, services=[], changed_files=[])
+    plan = scan_diff.rebuild_plan(report)
+    assert "/etc/ssl/private/site.key" in plan["secrets"] and "/etc/app.conf" in plan["secrets"]
+    assert "/etc/plain.conf" in [f["path"] for f in plan["files"]] and not plan["warnings"]
+    copied = scan_diff.rebuild_plan(report, include_secrets=True)
+    flagged = ["/etc/app.conf", "/etc/crontab", "/etc/cron.d/backup", "/etc/ssl/private/site.key"]
+    assert sorted(plan["secrets"]) == sorted(flagged)  # a crontab with a password in it is a credential too
+    assert "/etc/app.conf" in [f["path"] for f in copied["files"]]
+    assert sorted(w.split()[0] for w in copied["warnings"]) == sorted(flagged)
