@@ -173,7 +173,7 @@ def test_verify_phase_checks_a_migrated_host_against_the_old_scan(roots, scanned
     assert statuses == ["failed"]  # one entry per host pair: the later check replaced the earlier
 
 
-HOSTILE_FILE = "{{ lookup('pipe', 'touch /tmp/cloudshift-templated') }}.txt"
+HOSTILE_FILE = "{{ lookup('pipe', 'id -u') }} {{ 7 * 6 }}.txt"  # templated, it would be "0 42.txt"
 HOSTILE_TARGET = "{{ lookup('env', 'HOME') }}{% if true %}-yes{% endif %}"
 
 
@@ -182,9 +182,6 @@ def test_rebuild_plan_names_are_never_templated(roots, scanned):
     either runs on the controller (before: the copy looked for the output of a command the name ran)."""
     if not (roots["b"] / "srv" / "app" / "config.ini").exists():
         pytest.skip("needs the rebuilt root of test_rebuild_makes_a_fresh_root_compare_equal")
-    marker = "/tmp/cloudshift-templated"
-    if os.path.exists(marker):
-        os.unlink(marker)
     hostile = roots["a"] / "srv" / "hostile"
     hostile.mkdir(parents=True)
     (hostile / HOSTILE_FILE).write_text("as it was\n")
@@ -200,7 +197,7 @@ def test_rebuild_plan_names_are_never_templated(roots, scanned):
         assert (copied / HOSTILE_FILE).read_text() == "as it was\n"
         assert (copied / "line\nbreak.txt").read_text() == "split?\n"
         assert os.readlink(str(copied / "link")) == HOSTILE_TARGET
-        assert not os.path.exists(marker), "a scanned name ran a command on the controller"
+        assert not (copied / "0 42.txt").exists(), "a scanned name ran a command on the controller"
     finally:
         subprocess.run(["rm", "-rf", str(hostile), str(roots["b"] / "srv" / "hostile")], check=True)
 
