@@ -11,7 +11,7 @@ from ansible.errors import AnsibleFilterError
 DOCUMENTATION = r"""
 name: cfn_template
 short_description: A CloudFormation template that recreates copied EC2 instances in another region
-version_added: 0.3.0
+version_added: 0.1.0
 description:
   - Takes the RV(cloudshift.migrate.ebs_cross_region_copy#module:instances) result of
     M(cloudshift.migrate.ebs_cross_region_copy) (with O(cloudshift.migrate.ebs_cross_region_copy#module:register_images=true))

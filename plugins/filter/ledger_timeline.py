@@ -11,7 +11,7 @@ from ansible.errors import AnsibleFilterError
 DOCUMENTATION = r"""
 name: ledger_timeline
 short_description: A ledger's entries as a timeline - when each step started and how long it took, per phase
-version_added: 0.6.0
+version_added: 0.1.0
 description:
   - Takes the entries of a migration's ledger (M(cloudshift.migrate.ledger) with O(cloudshift.migrate.ledger#module:operation=list))
     and returns, for the entries that ran (they have C(started)), their offset from the migration's first start

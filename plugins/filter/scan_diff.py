@@ -11,7 +11,7 @@ from ansible_collections.cloudshift.migrate.plugins.module_utils import scan_dif
 DOCUMENTATION = r"""
 name: scan_diff
 short_description: Compare two host scans - what was added, removed and changed, by category
-version_added: 0.6.0
+version_added: 0.1.0
 description:
   - Takes two reports of M(cloudshift.migrate.host_scan) (RV(cloudshift.migrate.host_scan#module:scan)), the older
     first, and returns per category the entries added, removed and changed (with the fields that changed), a

@@ -11,7 +11,7 @@ from ansible_collections.cloudshift.migrate.plugins.module_utils import scan_dif
 DOCUMENTATION = r"""
 name: scan_rebuild
 short_description: From a host scan, what a rebuild installs, enables and copies
-version_added: 0.6.0
+version_added: 0.1.0
 description:
   - Takes a report of M(cloudshift.migrate.host_scan) and returns the input of the C(host_rebuild) entry point of
     the C(cloudshift.migrate.transfer) role - the way to rebuild a host on a fresh image when its disk cannot be

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: cleanup_temporaries
 short_description: Remove a migration's temporary resources of one cloud, all at once, from its ledger entries
-version_added: 0.9.0
+version_added: 0.1.0
 description:
   - Takes the ledger entries of the temporary resources a migration made in one cloud - volume copies
     (C(volume_copy)), volume snapshots (C(volume_snapshot)), server snapshots (C(snapshot_image)) and

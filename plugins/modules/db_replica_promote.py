@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: db_replica_promote
 short_description: Promote a database replica to primary in one call - freeze, catch up, promote, switch traffic
-version_added: 0.4.0
+version_added: 0.1.0
 description:
   - The whole database flip of a site move as one module call, so that the write outage is the
     database's own time (tens of milliseconds), not Ansible's (seconds per task).

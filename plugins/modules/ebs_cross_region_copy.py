@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: ebs_cross_region_copy
 short_description: Copy EBS volumes and snapshots to another AWS region, in parallel, and make volumes or AMIs there
-version_added: 0.3.0
+version_added: 0.1.0
 description:
   - Snapshots the given volumes (or the EBS volumes of the given instances), copies each snapshot
     to O(destination_region) as soon as it is C(completed), with at most O(max_concurrent) copies in

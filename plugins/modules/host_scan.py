@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: host_scan
 short_description: Scan a live system - packages, services, ports, users, cron, mounts, addresses, files
-version_added: 0.6.0
+version_added: 0.1.0
 description:
   - Runs on the host it scans (an SSH host, a container, a chroot) and reports what is on it, as structured data
     ready to store, compare (P(cloudshift.migrate.scan_diff#filter)) and rebuild from

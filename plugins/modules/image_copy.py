@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: image_copy
 short_description: Copy an image (or a fresh snapshot of a server) from one cloud's Glance to another's
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Streams the image data from the source Glance straight into a new image in the destination Glance,
     with no local copy and constant memory, and verifies it - the sha512 of what was read equals the

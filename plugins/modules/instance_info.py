@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: instance_info
 short_description: Gather everything a server is made of, for its migration, in one call
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Reads a server of an OpenStack cloud and returns a manifest - its flavor (as embedded in the
     server), image, keypair with its public key, security groups with their rules, ports with networks,

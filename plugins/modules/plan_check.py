@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: plan_check
 short_description: Check a migration plan (the play's variables, or a plan file) against the collection's JSON Schema
-version_added: 0.6.0
+version_added: 0.1.0
 description:
   - A migration plan is a YAML file whose keys are a scenario playbook's variables, plus C(plan_version) and
     C(scenario) - so C(ansible-playbook cloudshift.migrate.<scenario> -e @plan.yml) runs it. Its JSON Schema is

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: project_volume_info
 short_description: List an OpenStack project's volumes and select those to migrate, with a plan
-version_added: 0.5.0
+version_added: 0.1.0
 description:
   - The gather step of a project's volume migration. Lists the projects the credentials can see (every project
     for an admin, else the user's own), scopes to O(project), reads its volumes (size, status, attachments, type,

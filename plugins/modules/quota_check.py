@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: quota_check
 short_description: Refuse a migration that would not fit in the destination project's quotas
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Reads the project's absolute limits from Nova and Cinder (the C(/limits) APIs, readable by any
     project member) and fails, listing every shortage, when what a migration needs does not fit.

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: traffic_switch
 short_description: Switch a load balancer's backends to the new site, or back, without a reload
-version_added: 0.4.0
+version_added: 0.1.0
 description:
   - HAProxy through its runtime API (the admin socket, C(level admin)) - the server to serve is made ready, the others
     put in maintenance with their sessions cut, server addresses changed, a maintenance page shown or hidden

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: usage_report
 short_description: Save an OpenStack project's usage statistics as JSON, for the whole period and month by month
-version_added: 0.5.0
+version_added: 0.1.0
 description:
   - Reads the project's usage from Nova's usage API (C(os-simple-tenant-usage)) - every server that lived in the
     period, with its flavor, vCPUs, RAM, disk and hours - before the old cloud's database disappears.

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: volume_device
 short_description: Find where the host it runs on can read an attached volume's bytes
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Runs on the host that will read the volume (a copy host, or a storage host) and returns the path
     to give M(cloudshift.migrate.volume_stream_to_image).
