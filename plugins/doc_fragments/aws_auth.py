@@ -48,6 +48,17 @@ options:
     description:
       - A CA bundle to verify the endpoints with. Default from E(AWS_CA_BUNDLE).
     type: path
+  aws_config:
+    description:
+      - botocore configuration (as amazon.aws's option), for example C(connect_timeout), C(read_timeout), C(retries),
+        C(proxies); it wins over the module's own defaults (standard retries, 8 attempts).
+    type: dict
+  debug_botocore_endpoint_logs:
+    description:
+      - Shared with amazon.aws, so that a play's C(module_defaults) for C(group/cloudshift.migrate.aws) serves both
+        collections. This collection's modules report the number of API calls they made instead.
+    type: bool
+    default: false
 requirements:
   - boto3 >= 1.34.0
   - botocore >= 1.34.0

@@ -63,6 +63,29 @@ options:
     description:
       - How many seconds a single API call may take.
     type: int
+  wait:
+    description:
+      - Shared with openstack.cloud, so that a play's C(module_defaults) for C(group/cloudshift.migrate.openstack)
+        serves both collections. This collection's modules always wait for their work (that is their point),
+        bounded by their own O(timeout) where they have one.
+    type: bool
+    default: true
+  timeout:
+    description:
+      - Shared with openstack.cloud - seconds a module may wait for its work. Modules that wait long (copies,
+        streams, cleanups) set their own default.
+    type: int
+    default: 180
+  sdk_log_path:
+    description:
+      - A file that openstacksdk logs to (as openstack.cloud's option).
+    type: path
+  sdk_log_level:
+    description:
+      - openstacksdk's log level (as openstack.cloud's option); V(DEBUG) logs every request.
+    type: str
+    default: INFO
+    choices: [INFO, DEBUG]
 requirements:
   - python >= 3.9
   - openstacksdk >= 1.0.0

@@ -57,6 +57,11 @@ def aws_argument_spec():
                           fallback=(env_fallback, ["AWS_ENDPOINT_URL", "AWS_URL", "EC2_URL"])),
         validate_certs=dict(type="bool", default=True),
         aws_ca_bundle=dict(type="path", fallback=(env_fallback, ["AWS_CA_BUNDLE"])),
+        # amazon.aws's shared options: a play's module_defaults for group/cloudshift.migrate.aws (which extends
+        # amazon.aws's group) sets them for both collections
+        aws_config=dict(type="dict"),
+        debug_botocore_endpoint_logs=dict(type="bool", default=False,
+                                          fallback=(env_fallback, ["ANSIBLE_DEBUG_BOTOCORE_LOGS"])),
     )
 
 
@@ -145,6 +150,9 @@ class AWSMigrateModule(MigrateModule):
         if key not in self._clients:
             config = botocore.config.Config(retries=dict(mode="standard", max_attempts=8),
                                             max_pool_connections=50, user_agent_extra="cloudshift.migrate")
+            if self.params.get("aws_config"):
+                # the operator's botocore settings (timeouts, retries, proxies) win over the defaults above
+                config = config.merge(botocore.config.Config(**self.params["aws_config"]))
             verify = self.params.get("aws_ca_bundle") or self.params.get("validate_certs")
             client = self.session.client(service, region_name=region, endpoint_url=self.params.get("endpoint_url"),
                                          verify=verify, config=config)

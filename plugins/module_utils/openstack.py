@@ -57,6 +57,12 @@ def openstack_argument_spec():
         client_cert=dict(type="path", aliases=["cert"]),
         client_key=dict(type="path", no_log=False, aliases=["key"]),
         api_timeout=dict(type="int"),
+        # openstack.cloud's shared options: a play's module_defaults for group/cloudshift.migrate.openstack (which
+        # extends openstack.cloud's group) sets them for both collections, so every module here accepts them
+        wait=dict(type="bool", default=True),
+        timeout=dict(type="int", default=180),
+        sdk_log_path=dict(type="path"),
+        sdk_log_level=dict(type="str", default="INFO", choices=["INFO", "DEBUG"]),
     )
 
 
@@ -151,6 +157,11 @@ class OpenStackMigrateModule(MigrateModule):
         super(OpenStackMigrateModule, self).__init__()
         if not HAS_OPENSTACKSDK:
             self.module.fail_json(msg=missing_required_lib("openstacksdk"))
+        if self.params.get("sdk_log_path") or self.params.get("sdk_log_level") == "DEBUG":
+            import openstack
+
+            openstack.enable_logging(debug=self.params.get("sdk_log_level") == "DEBUG",
+                                     path=self.params.get("sdk_log_path"))
         self._conn = None
 
     @property

@@ -75,7 +75,14 @@ options:
     default: {}
   max_concurrent:
     description:
-      - Copies in flight at once. AWS allows 20 per destination region by default.
+      - Copies in flight at once, at most O(copy_quota). More than the account allows only costs time - AWS
+        refuses the surplus (C(ResourceLimitExceeded)) and the module backs off.
+    type: int
+    default: 20
+  copy_quota:
+    description:
+      - The concurrent snapshot copies the account may have in flight per destination region - AWS's default is 20;
+        give the raised value when Service Quotas granted more. O(max_concurrent) above it is refused.
     type: int
     default: 20
   wait_timeout:
@@ -225,6 +232,7 @@ class EbsCrossRegionCopy(AWSMigrateModule):
         kms_key_id=dict(type="str", no_log=False),
         tags=dict(type="dict", default={}),
         max_concurrent=dict(type="int", default=20),
+        copy_quota=dict(type="int", default=20),
         wait_timeout=dict(type="int", default=7200),
         snapshot_only=dict(type="bool", default=False),
         create_volumes=dict(type="bool", default=False),
@@ -244,8 +252,12 @@ class EbsCrossRegionCopy(AWSMigrateModule):
         check_region(p["destination_region"], "destination_region")
         if p["region"] == p["destination_region"]:
             raise MigrateError("region and destination_region are both %s" % p["region"])
-        if p["max_concurrent"] < 1 or p["wait_timeout"] < 1:
-            raise MigrateError("max_concurrent and wait_timeout must be >= 1")
+        if p["max_concurrent"] < 1 or p["wait_timeout"] < 1 or p["copy_quota"] < 1:
+            raise MigrateError("max_concurrent, copy_quota and wait_timeout must be >= 1")
+        if p["max_concurrent"] > p["copy_quota"]:
+            raise MigrateError("max_concurrent %d is above the account's %d concurrent copies per destination region "
+                               "(copy_quota): AWS would refuse the surplus and the module would only back off - lower "
+                               "it, or give copy_quota the raised quota" % (p["max_concurrent"], p["copy_quota"]))
         if p["snapshot_only"] and (p["create_volumes"] or p["register_images"] or p["snapshots"]):
             raise MigrateError("snapshot_only makes snapshots of volumes and instances only; it cannot be combined "
                                "with snapshots, create_volumes or register_images")

@@ -25,7 +25,7 @@ description:
     snapshot instead.
   - Other backends give the device of the copy host where the volume is attached, found in
     C(/dev/disk/by-id) by the volume id (virtio and SCSI serials carry its first 20 characters),
-    waiting up to O(wait) seconds for it to appear.
+    waiting up to O(device_wait) seconds for it to appear.
   - Changes nothing, but for O(storage_attach) and O(release); check mode returns the plan.
 author:
   - cloudshift.migrate engineers (@cloudshift)
@@ -46,7 +46,7 @@ options:
         this host has it mounted. Without an entry, the export's own path is used.
     type: dict
     default: {}
-  wait:
+  device_wait:
     description:
       - Seconds to wait for a device to appear after an attach.
     type: int
@@ -134,7 +134,7 @@ class VolumeDevice(OpenStackMigrateModule):
         volume=dict(type="str", required=True),
         server=dict(type="str"),
         export_map=dict(type="dict", default={}),
-        wait=dict(type="int", default=60),
+        device_wait=dict(type="int", default=60),
         storage_attach=dict(type="bool", default=False),
         connector_host=dict(type="str"),
         release=dict(type="str"),
@@ -142,8 +142,8 @@ class VolumeDevice(OpenStackMigrateModule):
 
     def run(self):
         p = self.params
-        if p["wait"] < 0:
-            raise MigrateError("wait must be >= 0")
+        if p["device_wait"] < 0:
+            raise MigrateError("device_wait must be >= 0")
         if p.get("release"):
             if self.plan("remove the storage-side attachment %s of volume %s" % (p["release"], p["volume"])):
                 if not storage_release(self.conn, p["release"]):
@@ -157,7 +157,7 @@ class VolumeDevice(OpenStackMigrateModule):
             volume = self.conn.block_storage.get_volume(p["volume"])
             if not volume.attachments:
                 return self.attach_storage_side(volume)
-        path, how, connection = locate_volume(self.conn, p["volume"], p["server"], p["export_map"], wait=p["wait"])
+        path, how, connection = locate_volume(self.conn, p["volume"], p["server"], p["export_map"], wait=p["device_wait"])
         return dict(path=path, how=how, connection=connection)
 
     def attach_storage_side(self, volume):
