@@ -157,6 +157,13 @@ def test_import_file_is_what_awx_import_reads(assets):
     assert "password" not in text.replace('"type": "password"', "")
 
 
+def test_cleanup_runs_only_when_asked_for_by_name(assets):
+    """A template launched without tags runs every phase but cleanup (it skips the tag; the operator clears it)."""
+    for template in assets["job_templates"]:
+        assert template["skip_tags"] == "cleanup" and template["ask_skip_tags_on_launch"], template["name"]
+        assert "job tags cleanup" in template["description"]
+
+
 def test_credential_types_keep_secrets_out_of_the_environment(assets):
     for credential_type in assets["credential_types"]:
         fields = credential_type["inputs"]["fields"]
