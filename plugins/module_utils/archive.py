@@ -31,8 +31,17 @@ from ansible_collections.cloudshift.migrate.plugins.module_utils.base import Mig
 READ_SIZE = 4 * 1024 * 1024
 
 
+def check_name(name):
+    """An archive's file name stays in its directory: no "/", no "..", no hidden name."""
+    text = str(name)
+    if not text or "/" in text or "\x00" in text or text.startswith(".") or text != os.path.basename(text):
+        raise MigrateError("archive_name %r must be a plain file name inside archive_dir (no /, not starting with .)"
+                           % text)
+    return text
+
+
 def paths(directory, name):
-    base = os.path.join(directory, name)
+    base = os.path.join(directory, check_name(name))
     return dict(data=base, part=base + ".part", sidecar=base + ".json", sha256=base + ".sha256")
 
 

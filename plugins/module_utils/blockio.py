@@ -21,6 +21,7 @@ import json
 import os
 import stat
 import struct
+import tempfile
 import threading
 import time
 
@@ -304,12 +305,19 @@ class Progress:
                 return
             state = self.snapshot()
             state.update(extra)
-            temp = "%s.%d.tmp" % (self.path, os.getpid())
+            # a temporary file of an unpredictable name, created exclusively (mkstemp: O_EXCL, 0600), renamed
+            # over the path: a link planted at either name is replaced, never followed
+            directory = os.path.dirname(os.path.abspath(self.path))
+            temp = None
             try:
-                with open(temp, "w") as handle:
+                fd, temp = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(self.path),
+                                            suffix=".tmp")
+                with os.fdopen(fd, "w") as handle:
                     json.dump(state, handle)
                 os.replace(temp, self.path)
             except OSError:
+                if temp and os.path.exists(temp):
+                    os.unlink(temp)
                 if force:
                     raise
 

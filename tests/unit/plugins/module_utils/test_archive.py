@@ -60,3 +60,10 @@ def test_room_is_checked_before_anything_is_written(tmp_path):
     with pytest.raises(MigrateError, match="bytes free"):
         archive.check_room(str(tmp_path / "new"), 1 << 62)
     assert archive.check_room(str(tmp_path / "new" / "deeper"), 1) > 0 and not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("name", ["../escape.raw", "sub/dir.raw", "/etc/passwd", ".hidden", "", "..", "a\x00b"])
+def test_archive_name_is_confined_to_its_directory(tmp_path, name):
+    with pytest.raises(MigrateError, match="plain file name inside archive_dir"):
+        archive.paths(str(tmp_path), name)
+    assert archive.paths(str(tmp_path), "vol-1.raw")["data"] == str(tmp_path / "vol-1.raw")

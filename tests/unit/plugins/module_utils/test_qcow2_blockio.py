@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import array
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -219,3 +220,20 @@ def test_a_source_that_shrank_is_an_error(tmp_path):
     os.truncate(disk, 2 * C)
     with pytest.raises(blockio.SourceError, match="changed size"):
         blockio.scan(source)
+
+
+def test_progress_file_is_never_written_through_a_planted_link(tmp_path):
+    """The progress file's temporary name is unpredictable and created exclusively; a link at the file's own
+    name is replaced by the rename, never followed."""
+    target = tmp_path / "victim"
+    target.write_text("keep me\n")
+    path = tmp_path / "job.progress.json"
+    os.symlink(str(target), str(path))
+    for pid_guess in range(os.getpid() - 2, os.getpid() + 3):  # the names the old code used
+        os.symlink(str(target), str(tmp_path / ("job.progress.json.%d.tmp" % pid_guess)))
+    progress = blockio.Progress(str(path), 100, "scan")
+    progress.update(50)
+    progress.write(force=True)
+    assert target.read_text() == "keep me\n"
+    assert not os.path.islink(str(path)) and json.loads(path.read_text())["bytes_done"] == 50
+    assert oct(os.stat(str(path)).st_mode & 0o777) == "0o600"
