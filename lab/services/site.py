@@ -329,6 +329,9 @@ class SitePostgres(Service):
                 "-c", f"unix_socket_directories={self.sockdir}", "-c", "wal_level=replica",
                 "-c", "max_wal_senders=10", "-c", "hot_standby=on", "-c", "fsync=off",
                 "-c", "wal_receiver_status_interval=1s",
+                # standbys copied at the same time (pg_basebackup -X stream), or reconnecting after a flip, find
+                # the WAL they need: without it a checkpoint of one base backup recycled the other's segment
+                "-c", "wal_keep_size=512MB",
                 # TLS offered (standbys use it: libpq's sslmode defaults to prefer)
                 "-c", "ssl=on", "-c", f"ssl_cert_file={self.data_dir / 'tls' / 'server.pem'}",
                 "-c", f"ssl_key_file={self.data_dir / 'tls' / 'server-key.pem'}",
