@@ -525,29 +525,30 @@ def mask_command(command):
     return command
 
 
-def file_digest_and_secret(path):
-    """The file's sha256, and whether its content looks like a credential (see SECRET_CONTENT)."""
-    digest, secret, tail = hashlib.sha256(), False, b""
+def read_blocks(path):
     with open(path, "rb") as handle:
         while True:
             block = handle.read(CHUNK)
             if not block:
-                break
-            digest.update(block)
-            if not secret:
-                secret = SECRET_CONTENT.search(tail + block) is not None
-                tail = block[-128:]
+                return
+            yield block
+
+
+def file_digest_and_secret(path):
+    """The file's sha256, and whether its content looks like a credential (see SECRET_CONTENT)."""
+    digest, secret, tail = hashlib.sha256(), False, b""
+    for block in read_blocks(path):
+        digest.update(block)
+        if not secret:
+            secret = SECRET_CONTENT.search(tail + block) is not None  # a match across two blocks counts
+            tail = block[-128:]
     return digest.hexdigest(), secret
 
 
 def file_digest(path, algorithm="sha256"):
     digest = hashlib.new(algorithm)
-    with open(path, "rb") as handle:
-        while True:
-            block = handle.read(CHUNK)
-            if not block:
-                break
-            digest.update(block)
+    for block in read_blocks(path):
+        digest.update(block)
     return digest.hexdigest()
 
 

@@ -19,7 +19,7 @@ import pytest
 
 import site_lab
 from conftest import LAB, kill_tree
-from test_site_flip import flip_args, http, pg_args, pg_rows, rows, run_module, wait_for_writes
+from test_site_flip import aborted_pg_flip, flip_args, http, pg_args, pg_rows, rows, run_module, wait_for_writes
 
 pytestmark = pytest.mark.usefixtures("collection", "site_lab")
 
@@ -322,17 +322,9 @@ def test_postgresql_app_visible_outage_stops_connections_to_the_old_primary_firs
 
 
 def test_postgresql_abort_after_drain_gives_the_traffic_back(fresh_pg):
-    replica = site_lab.pg_connect("site-pg1", dbname="postgres")
-    replica.execute("SELECT pg_wal_replay_pause()")
-    try:
-        conn = site_lab.pg_connect("site-pg0", user="app")
-        conn.execute("INSERT INTO t (v) VALUES ('late')")
-        conn.close()
-        result = run_module("db_replica_promote", pg_args("site-pg0", "site-pg1", wait_timeout=2, max_lag=100000))
-    finally:
-        replica.execute("SELECT pg_wal_replay_resume()")
-        replica.close()
+    result = aborted_pg_flip()
     assert result.get("failed") and result["aborted"], result
+    assert "haproxy: set server pg/old state ready" in result["actions"], result["actions"]
     assert not site_lab.server_states("pg")["old"] & 1 and site_lab.server_states("pg")["new"] & 1
 
 

@@ -311,17 +311,22 @@ def test_postgresql_flip_and_revert_under_writes_lose_nothing(fresh_pg, tmp_path
     assert not any(site_lab.site()["site-pg0"]["users"]["repl"] in action for action in flip["actions"])
 
 
-def test_postgresql_abort_restarts_the_old_primary(fresh_pg):
+def aborted_pg_flip():
+    """A PostgreSQL flip whose candidate (replay paused) cannot catch up within 2 s: its result."""
     replica = site_lab.pg_connect("site-pg1", dbname="postgres")
     replica.execute("SELECT pg_wal_replay_pause()")
     try:
         conn = site_lab.pg_connect("site-pg0", user="app")
         conn.execute("INSERT INTO t (v) VALUES ('late')")
         conn.close()
-        result = run_module("db_replica_promote", pg_args("site-pg0", "site-pg1", wait_timeout=2, max_lag=100000))
+        return run_module("db_replica_promote", pg_args("site-pg0", "site-pg1", wait_timeout=2, max_lag=100000))
     finally:
         replica.execute("SELECT pg_wal_replay_resume()")
         replica.close()
+
+
+def test_postgresql_abort_restarts_the_old_primary(fresh_pg):
+    result = aborted_pg_flip()
     assert result.get("failed") and result["aborted"], result
     conn = site_lab.pg_connect("site-pg0", user="app")
     conn.execute("INSERT INTO t (v) VALUES ('after abort')")
